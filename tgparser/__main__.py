@@ -1,0 +1,3 @@
+from tgparser.cli import main
+
+main(prog_name="tgparser")

@@ -1,0 +1,34 @@
+"""Errors a user can act on.
+
+Anything raised as a `TgparserError` reaches the user as one line on stderr and an exit code;
+everything else is a bug and shows a traceback only with `-v`.
+"""
+
+from __future__ import annotations
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL: try again later (a deferred source, a held lock)
+
+
+class TgparserError(Exception):
+    """A failure explained in one line, with the exit code to leave with."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ConfigError(TgparserError):
+    """A bad setting, config file or flag value."""
+
+
+class StorageError(TgparserError):
+    """The database cannot be opened, reached or used."""
+
+
+class MigrationError(StorageError):
+    """The database schema cannot be brought to this tgparser's version."""
