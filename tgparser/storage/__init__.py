@@ -1,0 +1,32 @@
+"""Storage: one adapter interface (`Storage`), an SQLite and a PostgreSQL implementation."""
+
+from __future__ import annotations
+
+from tgparser.storage.base import Storage, UpsertResult
+from tgparser.storage.urls import DatabaseURL, mask_password, parse_database_url
+
+__all__ = [
+    "DatabaseURL",
+    "Storage",
+    "UpsertResult",
+    "mask_password",
+    "open_storage",
+    "parse_database_url",
+]
+
+
+def open_storage(
+    url: str | DatabaseURL, *, pg_schema: str = "tgparser", create: bool = True
+) -> Storage:
+    """Connect to the database a URL names. psycopg is imported only for PostgreSQL URLs.
+
+    `create=False` refuses to create a missing SQLite file (for read-only commands).
+    """
+    parsed = parse_database_url(url) if isinstance(url, str) else url
+    if parsed.backend == "sqlite":
+        from tgparser.storage.sqlite import SQLiteStorage
+
+        return SQLiteStorage(parsed, create=create)
+    from tgparser.storage.postgres import PostgresStorage
+
+    return PostgresStorage(parsed, schema=pg_schema)

@@ -1,0 +1,508 @@
+"""The storage adapter: the one interface the rest of tgparser uses to read and write.
+
+`Storage` holds everything both backends share (SQL that is the same in both dialects, record
+validation, the upsert logic, migration planning); `SQLiteStorage` and `PostgresStorage` add
+connections, transactions, value conversion and introspection. Rows are plain dicts keyed by
+column name (see `columns.TABLE_COLUMNS`), with aware UTC datetimes, parsed JSON and bools,
+whichever backend they come from.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tgparser.errors import MigrationError
+from tgparser.storage import migrations as mig
+from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
+from tgparser.storage.urls import DatabaseURL
+
+Row = dict[str, Any]
+MessageKey = tuple[int, int]
+
+MESSAGE_COLUMNS = tuple(TABLE_COLUMNS["messages"])
+# Columns that say when tgparser saw a row, not what the row is: never a reason to update.
+_BOOKKEEPING = frozenset({"first_seen_at", "updated_at"})
+_MESSAGE_REQUIRED = ("chat_id", "message_id", "kind", "date", "raw", "content_hash")
+_KEY_CHUNK = 400  # keys per `IN (VALUES …)` lookup: well under SQLite's parameter limit
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; naive datetimes are refused, since their zone is a guess."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
+    return value.astimezone(UTC)
+
+
+def _normalise_json(value: Any) -> Any:
+    # What a JSON column hands back: tuples become lists, keys become strings.
+    return None if value is None else json.loads(json.dumps(value, ensure_ascii=False))
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert did. `previous` holds the stored rows that were replaced, by key."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    previous: dict[MessageKey, Row] = field(default_factory=dict)
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+@dataclass
+class SchemaState:
+    applied: list[mig.AppliedMigration]
+    pending: list[mig.Migration]
+    latest: int
+
+    @property
+    def version(self) -> int:
+        return max((a.version for a in self.applied), default=0)
+
+
+class Storage(ABC):
+    """Base of both adapters. Use as a context manager, or call `close()`."""
+
+    dialect: str  # 'sqlite' | 'postgresql': also the folder name of its migration files
+    placeholder: str  # parameter marker of the driver: '?' or '%s'
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes inside commit together or not at all. Nests (inner blocks are savepoints)."""
+
+    # -- driver primitives, per backend --------------------------------------------------------
+
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the affected row count."""
+
+    @abstractmethod
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _stream(
+        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield rows without holding the whole result in memory."""
+
+    @abstractmethod
+    def _encode(self, kind: ColumnType, value: Any) -> Any: ...
+
+    @abstractmethod
+    def _decode(self, kind: ColumnType, value: Any) -> Any: ...
+
+    @abstractmethod
+    def existing_tables(self) -> set[str]:
+        """Tables in tgparser's namespace (the SQLite file, or the PostgreSQL schema)."""
+
+    @abstractmethod
+    def _applied_migrations(self) -> list[mig.AppliedMigration]: ...
+
+    @abstractmethod
+    def _apply_migration(self, migration: mig.Migration) -> None:
+        """Run one migration file and record it, in one transaction."""
+
+    @abstractmethod
+    def server_version(self) -> str: ...
+
+    @abstractmethod
+    def _backend_status(self) -> dict[str, Any]:
+        """Backend-specific lines of `db status` (file size, schema name…)."""
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def schema_state(self) -> SchemaState:
+        """Applied and pending migrations. Raises `MigrationError` for a database tgparser must
+        not touch: foreign tables, a changed migration, or a newer schema."""
+        applied = self._applied_migrations()
+        foreign = mig.foreign_tables(self.existing_tables(), applied, self.dialect)
+        if foreign:
+            raise MigrationError(
+                f"{self._namespace_name()} holds tables tgparser did not create "
+                f"({', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''}); "
+                "refusing to touch it: point --db at an empty or tgparser database"
+            )
+        pending = mig.pending_migrations(applied, self.dialect)
+        return SchemaState(applied, pending, mig.latest_version(self.dialect))
+
+    def migrate(self, *, dry_run: bool = False) -> list[mig.Migration]:
+        """Apply pending migrations in order, each in its own transaction; return them."""
+        pending = self.schema_state().pending
+        if not dry_run:
+            for migration in pending:
+                self._apply_migration(migration)
+        return pending
+
+    def ensure_schema(self) -> None:
+        """What every command that reads or writes archive data calls first.
+
+        A fresh database (no tgparser tables yet) is migrated automatically; a database at an
+        older version is left alone until the user runs `tgparser db migrate`, because
+        upgrading a shared server should be a decision, not a side effect of a cron job.
+        """
+        state = self.schema_state()
+        if not state.pending:
+            return
+        if not state.applied:
+            self.migrate()
+            return
+        raise MigrationError(
+            f"the database schema is at version {state.version}, this tgparser needs "
+            f"{state.latest}: run `tgparser db migrate`"
+        )
+
+    def _namespace_name(self) -> str:
+        return f"the database {self.url.masked}"
+
+    # -- status --------------------------------------------------------------------------------
+
+    def latency_ms(self, rounds: int = 5) -> float:
+        """Median round trip of a trivial query, in milliseconds."""
+        samples = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            self._query("SELECT 1")
+            samples.append((time.perf_counter() - start) * 1000)
+        return round(statistics.median(samples), 3)
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every tgparser table that exists (bookkeeping table included)."""
+        tables = sorted(
+            self.existing_tables() & mig.owned_tables(mig.load_migrations(self.dialect))
+        )
+        return {t: self._query(f"SELECT count(*) FROM {t}")[0][0] for t in tables}
+
+    def status(self) -> dict[str, Any]:
+        state = self.schema_state()
+        info: dict[str, Any] = {
+            "backend": self.dialect,
+            "url": self.url.masked,
+            "server_version": self.server_version(),
+            "schema_version": state.version,
+            "latest_version": state.latest,
+            "pending_migrations": [m.filename for m in state.pending],
+            "tables": self.table_counts(),
+            "latency_ms": self.latency_ms(),
+        }
+        info.update(self._backend_status())
+        return info
+
+    # -- row conversion ------------------------------------------------------------------------
+
+    def _encode_row(self, table: str, row: Row, columns: Sequence[str]) -> tuple[Any, ...]:
+        types = TABLE_COLUMNS[table]
+        return tuple(self._encode(types[c], row.get(c)) for c in columns)
+
+    def _decode_row(self, table: str, columns: Sequence[str], values: Sequence[Any]) -> Row:
+        types = TABLE_COLUMNS[table]
+        return {c: self._decode(types[c], v) for c, v in zip(columns, values, strict=True)}
+
+    def _select(
+        self, table: str, where: str = "", params: Sequence[Any] = (), tail: str = ""
+    ) -> list[Row]:
+        columns = tuple(TABLE_COLUMNS[table])
+        sql = f"SELECT {', '.join(columns)} FROM {table} {where} {tail}"
+        return [self._decode_row(table, columns, r) for r in self._query(sql, params)]
+
+    def _upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """`INSERT … ON CONFLICT DO UPDATE`: the same text in both dialects."""
+        marks = ", ".join([self.placeholder] * len(columns))
+        updates = (
+            ", ".join(
+                f"{c} = excluded.{c}" for c in columns if c not in key and c != "first_seen_at"
+            )
+            or f"{key[0]} = excluded.{key[0]}"
+        )
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        )
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def upsert_source(self, source: Row) -> Row:
+        """Insert a followed chat, or update the fields given for a known one.
+
+        Fields left out keep their stored value, so re-adding a source never resets it.
+        """
+        _check_columns("sources", source)
+        if source.get("chat_id") is None:
+            raise ValueError("a source needs a chat_id")
+        if source.get("type") is not None and source["type"] not in SOURCE_TYPES:
+            raise ValueError(f"unknown source type {source['type']!r}")
+        now = utcnow()
+        with self.transaction():
+            existing = self.get_source(source["chat_id"])
+            if existing is None:
+                if source.get("type") is None:
+                    raise ValueError("a new source needs a type")
+                row = {"options": {}, "status": "active", **source}
+                row["created_at"] = row["updated_at"] = now
+                columns = [c for c in TABLE_COLUMNS["sources"] if c in row]
+                marks = ", ".join([self.placeholder] * len(columns))
+                self._execute(
+                    f"INSERT INTO sources ({', '.join(columns)}) VALUES ({marks})",
+                    self._encode_row("sources", row, columns),
+                )
+            else:
+                changes = {k: v for k, v in source.items() if k != "chat_id"}
+                self.update_source(source["chat_id"], **changes)
+        stored = self.get_source(source["chat_id"])
+        assert stored is not None
+        return stored
+
+    def update_source(self, chat_id: int, **changes: Any) -> bool:
+        """Set the given fields of a source; False when there is no such source."""
+        _check_columns("sources", changes)
+        changes.pop("created_at", None)
+        changes["updated_at"] = changes.get("updated_at") or utcnow()
+        columns = list(changes)
+        sets = ", ".join(f"{c} = {self.placeholder}" for c in columns)
+        params = (*self._encode_row("sources", changes, columns), chat_id)
+        return (
+            self._execute(f"UPDATE sources SET {sets} WHERE chat_id = {self.placeholder}", params)
+            > 0
+        )
+
+    def get_source(self, chat_id: int) -> Row | None:
+        rows = self._select("sources", f"WHERE chat_id = {self.placeholder}", (chat_id,))
+        return rows[0] if rows else None
+
+    def list_sources(self) -> list[Row]:
+        return self._select("sources", tail="ORDER BY created_at, chat_id")
+
+    def delete_source(self, chat_id: int) -> bool:
+        """Forget a source and its run history (messages stay unless purged separately)."""
+        p = self.placeholder
+        return self._execute(f"DELETE FROM sources WHERE chat_id = {p}", (chat_id,)) > 0
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def upsert_messages(self, records: Iterable[Row]) -> UpsertResult:
+        """Store messages keyed by (chat_id, message_id), in one transaction.
+
+        A message seen before is rewritten only when something about it changed, so running the
+        same batch twice is a no-op (`unchanged`), and `first_seen_at` is kept from the first
+        sighting. The replaced rows come back in `result.previous` for version keeping.
+        """
+        batch: dict[MessageKey, Row] = {}
+        for record in records:
+            row = self._prepare_message(record)
+            batch[(row["chat_id"], row["message_id"])] = row  # last one of a key wins
+        result = UpsertResult()
+        if not batch:
+            return result
+        now = utcnow()
+        with self.transaction():
+            self._lock_chats(sorted({chat_id for chat_id, _ in batch}))
+            existing = self._existing_messages(list(batch))
+            to_write: list[Row] = []
+            for key, row in batch.items():
+                old = existing.get(key)
+                if old is None:
+                    result.inserted += 1
+                    row.setdefault("first_seen_at", now)
+                elif _message_differs(old, row):
+                    result.updated += 1
+                    result.previous[key] = old
+                    row["first_seen_at"] = old["first_seen_at"]
+                else:
+                    result.unchanged += 1
+                    continue
+                row.setdefault("updated_at", now)
+                to_write.append(row)
+            if to_write:
+                self._executemany(
+                    self._upsert_sql("messages", MESSAGE_COLUMNS, ("chat_id", "message_id")),
+                    (self._encode_row("messages", r, MESSAGE_COLUMNS) for r in to_write),
+                )
+        return result
+
+    def _lock_chats(self, chat_ids: list[int]) -> None:  # noqa: B027 - a no-op by default
+        """Serialise writers of the same chats until the transaction ends, so two processes
+        never both decide a message is new. (SQLite's write lock already does this.)"""
+
+    def _prepare_message(self, record: Row) -> Row:
+        _check_columns("messages", record)
+        missing = [c for c in _MESSAGE_REQUIRED if record.get(c) is None]
+        if missing:
+            raise ValueError(f"message record lacks {', '.join(missing)}")
+        if record["kind"] not in MESSAGE_KINDS:
+            raise ValueError(f"unknown message kind {record['kind']!r}")
+        row = {c: record.get(c) for c in MESSAGE_COLUMNS}
+        row["text"] = row["text"] or ""
+        for column in ("first_seen_at", "updated_at"):
+            if row[column] is None:
+                del row[column]
+        return row
+
+    def _existing_messages(self, keys: list[MessageKey]) -> dict[MessageKey, Row]:
+        found: dict[MessageKey, Row] = {}
+        pair = f"({self.placeholder}, {self.placeholder})"
+        for start in range(0, len(keys), _KEY_CHUNK):
+            chunk = keys[start : start + _KEY_CHUNK]
+            where = f"WHERE (chat_id, message_id) IN (VALUES {', '.join([pair] * len(chunk))})"
+            params = [v for key in chunk for v in key]
+            for row in self._select("messages", where, params):
+                found[(row["chat_id"], row["message_id"])] = row
+        return found
+
+    def get_message(self, chat_id: int, message_id: int) -> Row | None:
+        p = self.placeholder
+        rows = self._select(
+            "messages", f"WHERE chat_id = {p} AND message_id = {p}", (chat_id, message_id)
+        )
+        return rows[0] if rows else None
+
+    def iter_messages(
+        self,
+        *,
+        chat_id: int | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Row]:
+        """Stream messages in (chat_id, date, message_id) order; memory stays flat."""
+        where, params = self._message_filter(chat_id=chat_id, kind=kind, since=since, until=until)
+        columns = MESSAGE_COLUMNS
+        sql = (
+            f"SELECT {', '.join(columns)} FROM messages {where} ORDER BY chat_id, date, message_id"
+        )
+        for values in self._stream(sql, params, batch_size):
+            yield self._decode_row("messages", columns, values)
+
+    def count_messages(self, *, chat_id: int | None = None, kind: str | None = None) -> int:
+        where, params = self._message_filter(chat_id=chat_id, kind=kind)
+        return self._query(f"SELECT count(*) FROM messages {where}", params)[0][0]
+
+    def delete_messages(self, chat_id: int) -> int:
+        """Remove every stored message of one chat; return how many."""
+        p = self.placeholder
+        return self._execute(f"DELETE FROM messages WHERE chat_id = {p}", (chat_id,))
+
+    def _message_filter(
+        self,
+        *,
+        chat_id: int | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> tuple[str, list[Any]]:
+        p = self.placeholder
+        clauses: list[str] = []
+        params: list[Any] = []
+        if chat_id is not None:
+            clauses.append(f"chat_id = {p}")
+            params.append(chat_id)
+        if kind is not None:
+            clauses.append(f"kind = {p}")
+            params.append(kind)
+        if since is not None:
+            clauses.append(f"date >= {p}")
+            params.append(self._encode("timestamp", since))
+        if until is not None:
+            clauses.append(f"date < {p}")
+            params.append(self._encode("timestamp", until))
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    # -- ingest runs ---------------------------------------------------------------------------
+
+    def start_run(self, chat_id: int) -> int:
+        """Record the start of an ingest attempt; return its id."""
+        p = self.placeholder
+        rows = self._query(
+            f"INSERT INTO ingest_runs (chat_id, started_at, status) VALUES ({p}, {p}, 'running') "
+            "RETURNING id",
+            (chat_id, self._encode("timestamp", utcnow())),
+        )
+        return rows[0][0]
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        fetched: int = 0,
+        inserted: int = 0,
+        updated: int = 0,
+        error: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        p = self.placeholder
+        self._execute(
+            f"UPDATE ingest_runs SET finished_at = {p}, status = {p}, fetched = {p}, "
+            f"inserted = {p}, updated = {p}, error = {p}, details = {p} WHERE id = {p}",
+            (
+                self._encode("timestamp", utcnow()),
+                status,
+                fetched,
+                inserted,
+                updated,
+                error,
+                self._encode("json", details),
+                run_id,
+            ),
+        )
+
+    def list_runs(self, *, chat_id: int | None = None, limit: int | None = None) -> list[Row]:
+        """Ingest attempts, newest first."""
+        p = self.placeholder
+        where, params = ("", []) if chat_id is None else (f"WHERE chat_id = {p}", [chat_id])
+        tail = "ORDER BY started_at DESC, id DESC"
+        if limit is not None:
+            tail += f" LIMIT {int(limit)}"
+        return self._select("ingest_runs", where, params, tail)
+
+
+def _check_columns(table: str, row: Row) -> None:
+    unknown = set(row) - set(TABLE_COLUMNS[table])
+    if unknown:
+        raise ValueError(f"unknown {table} column(s): {', '.join(sorted(unknown))}")
+
+
+def _message_differs(old: Row, new: Row) -> bool:
+    types = TABLE_COLUMNS["messages"]
+    for column in MESSAGE_COLUMNS:
+        if column in _BOOKKEEPING:
+            continue
+        value = new.get(column)
+        if types[column] == "json":
+            value = _normalise_json(value)
+        elif types[column] == "timestamp" and value is not None:
+            value = as_utc(value)
+        if old.get(column) != value:
+            return True
+    return False

@@ -1,0 +1,77 @@
+"""The logical type of every column tgparser stores.
+
+The SQL files say how each dialect stores a column; this map says what Python value it is, so
+both adapters can hand back the same values (aware UTC datetimes, parsed JSON, bools, ints) for
+the same row. A test checks it against the migrated schema of both dialects, so the two cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ColumnType = Literal["int", "text", "timestamp", "json", "bool"]
+
+TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
+    "sources": {
+        "chat_id": "int",
+        "username": "text",
+        "title": "text",
+        "type": "text",
+        "linked_chat_id": "int",
+        "options": "json",
+        "status": "text",
+        "created_at": "timestamp",
+        "updated_at": "timestamp",
+    },
+    "messages": {
+        "chat_id": "int",
+        "message_id": "int",
+        "kind": "text",
+        "date": "timestamp",
+        "edit_date": "timestamp",
+        "sender_id": "int",
+        "sender_name": "text",
+        "post_author": "text",
+        "text": "text",
+        "entities": "json",
+        "reply_to_msg_id": "int",
+        "reply_to_top_id": "int",
+        "forum_topic_id": "int",
+        "parent_chat_id": "int",
+        "parent_message_id": "int",
+        "views": "int",
+        "forwards": "int",
+        "replies": "int",
+        "replies_max_id": "int",
+        "reactions": "json",
+        "fwd_from_id": "int",
+        "fwd_from_name": "text",
+        "fwd_from_message_id": "int",
+        "fwd_date": "timestamp",
+        "grouped_id": "int",
+        "action": "text",
+        "media_kind": "text",
+        "media": "json",
+        "is_pinned": "bool",
+        "raw": "json",
+        "content_hash": "text",
+        "first_seen_at": "timestamp",
+        "updated_at": "timestamp",
+    },
+    "ingest_runs": {
+        "id": "int",
+        "chat_id": "int",
+        "started_at": "timestamp",
+        "finished_at": "timestamp",
+        "status": "text",
+        "fetched": "int",
+        "inserted": "int",
+        "updated": "int",
+        "error": "text",
+        "details": "json",
+    },
+}
+
+MESSAGE_KINDS = ("post", "comment", "message", "service")
+SOURCE_TYPES = ("channel", "supergroup", "group", "forum", "user")

@@ -1,0 +1,199 @@
+"""PostgreSQL adapter (psycopg 3): one connection per process, tables in a schema of their own.
+
+Keeping tgparser's tables in their own schema (default `tgparser`) lets the archive share a
+database with other applications: tgparser looks at, and refuses to touch, only that schema.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.types.json import Jsonb
+
+from tgparser.errors import MigrationError, StorageError
+from tgparser.storage import migrations as mig
+from tgparser.storage.base import Storage, as_utc
+from tgparser.storage.columns import ColumnType
+from tgparser.storage.urls import DatabaseURL
+
+DEFAULT_SCHEMA = "tgparser"
+CONNECT_TIMEOUT_S = 10
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_cursor_names = itertools.count(1)
+ADVISORY_LOCK_NAMESPACE = 0x7467  # "tg"
+
+
+def _int32(value: int) -> int:
+    """Fold a 64-bit id into the int4 an advisory lock key takes (a clash only serialises)."""
+    folded = (value ^ (value >> 32)) & 0xFFFFFFFF
+    return folded - 2**32 if folded >= 2**31 else folded
+
+
+def one_line(exc: BaseException) -> str:
+    """psycopg/libpq messages span lines (DETAIL, HINT, tabs); a user gets them on one."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class PostgresStorage(Storage):
+    dialect = "postgresql"
+    placeholder = "%s"
+
+    def __init__(self, url: DatabaseURL, *, schema: str = DEFAULT_SCHEMA) -> None:
+        super().__init__(url)
+        if not _SCHEMA_NAME.match(schema):
+            raise StorageError(
+                f"bad PostgreSQL schema name {schema!r}: use lower-case letters, digits and _"
+            )
+        self.schema = schema
+        try:
+            self.conn = psycopg.connect(
+                url.url,
+                autocommit=True,  # transactions are explicit: `with storage.transaction()`
+                connect_timeout=CONNECT_TIMEOUT_S,
+                application_name="tgparser",
+            )
+        except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
+            raise StorageError(f"bad database URL {url.masked}: {one_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to {url.masked}: {one_line(exc)}") from None
+        # UTC sessions: timestamptz values come back in UTC, whatever the server's zone.
+        self._execute("SET TIME ZONE 'UTC'")
+        self._execute(
+            pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(schema)).as_string(self.conn)
+        )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():  # nested blocks become savepoints
+                yield
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: psycopg.Error) -> StorageError:
+        if isinstance(exc, psycopg.OperationalError):
+            return StorageError(f"lost the connection to {self.url.masked}: {one_line(exc)}")
+        return StorageError(f"PostgreSQL error: {one_line(exc)}")
+
+    def _cursor_run(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor:
+        cursor = self.conn.cursor()
+        try:
+            # No parameters: the simple protocol, which also runs multi-statement scripts.
+            cursor.execute(sql, params or None)
+        except psycopg.Error as exc:
+            cursor.close()
+            raise self._error(exc) from exc
+        return cursor
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._cursor_run(sql, params) as cursor:
+            return cursor.rowcount
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(sql, rows)  # pipelined: one round trip per batch, not per row
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._cursor_run(sql, params) as cursor:
+            return cursor.fetchall()
+
+    def _stream(
+        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+    ) -> Iterator[tuple[Any, ...]]:
+        # A named (server-side) cursor lives inside a transaction and fetches `itersize` rows
+        # per round trip, so the client never holds the whole result.
+        with self.transaction(), self.conn.cursor(name=f"tgparser_{next(_cursor_names)}") as cur:
+            cur.itersize = batch_size
+            try:
+                cur.execute(sql, params or None)
+                yield from cur
+            except psycopg.Error as exc:
+                raise self._error(exc) from exc
+
+    def _lock_chats(self, chat_ids: list[int]) -> None:
+        # Transaction-scoped advisory locks, taken in sorted order so writers cannot deadlock;
+        # the first key is tgparser's own namespace, away from other applications' locks.
+        for chat_id in chat_ids:
+            self._execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, _int32(chat_id))
+            )
+
+    def _encode(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "timestamp":
+            return as_utc(value)
+        if kind == "json":
+            return Jsonb(value)
+        if kind == "bool":
+            return bool(value)
+        return value
+
+    def _decode(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "timestamp":
+            return value.astimezone(UTC)
+        return value  # psycopg already parses jsonb and boolean
+
+    def existing_tables(self) -> set[str]:
+        rows = self._query(
+            "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = %s", (self.schema,)
+        )
+        return {r[0] for r in rows}
+
+    def _applied_migrations(self) -> list[mig.AppliedMigration]:
+        if mig.MIGRATIONS_TABLE not in self.existing_tables():
+            return []
+        try:
+            rows = self._query(
+                f"SELECT version, name, checksum, applied_at FROM {mig.MIGRATIONS_TABLE} "
+                "ORDER BY version"
+            )
+        except StorageError:
+            raise MigrationError(
+                f"schema {self.schema!r} has a {mig.MIGRATIONS_TABLE} table that tgparser did "
+                "not create; refusing to touch it"
+            ) from None
+        return [mig.AppliedMigration(v, n, c, as_utc(a)) for v, n, c, a in rows]
+
+    def _apply_migration(self, migration: mig.Migration) -> None:
+        schema = pgsql.Identifier(self.schema).as_string(self.conn)
+        try:
+            with self.conn.transaction():
+                self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                self.conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {mig.MIGRATIONS_TABLE} ("
+                    "version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                self.conn.execute(migration.sql)
+                self.conn.execute(
+                    f"INSERT INTO {mig.MIGRATIONS_TABLE} (version, name, checksum) "
+                    "VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+        except psycopg.Error as exc:
+            raise MigrationError(f"migration {migration.filename} failed: {one_line(exc)}") from exc
+
+    def server_version(self) -> str:
+        return self._query("SHOW server_version")[0][0]
+
+    def _backend_status(self) -> dict[str, Any]:
+        return {"schema": self.schema, "database": self.conn.info.dbname}
+
+    def _namespace_name(self) -> str:
+        return f"schema {self.schema!r} of {self.url.masked}"

@@ -1,0 +1,210 @@
+"""SQLite adapter: the embedded default. One file, WAL mode, a busy timeout, foreign keys on."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from tgparser.errors import MigrationError, StorageError
+from tgparser.storage import migrations as mig
+from tgparser.storage.base import Storage, as_utc, utcnow
+from tgparser.storage.columns import ColumnType
+from tgparser.storage.urls import DatabaseURL
+
+BUSY_TIMEOUT_MS = 30_000  # a second writer (an overlapping cron run) waits instead of failing
+# Fixed width, so text order is time order; SQLite's date functions read the trailing Z.
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_timestamp(value: datetime) -> str:
+    return as_utc(value).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(value: str) -> datetime:
+    return as_utc(datetime.fromisoformat(value))
+
+
+class SQLiteStorage(Storage):
+    dialect = "sqlite"
+    placeholder = "?"
+
+    def __init__(self, url: DatabaseURL, *, create: bool = True) -> None:
+        super().__init__(url)
+        assert url.path is not None
+        self.path: Path = url.path
+        self._depth = 0  # transaction nesting: the outer block is BEGIN, inner ones savepoints
+        self.conn = _connect(self.path, create=create)
+        self.db = sqlite_utils.Database(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth == 0:
+            # IMMEDIATE takes the write lock up front: two writers queue on the busy timeout
+            # instead of one failing later with "database is locked" when it upgrades.
+            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+        else:
+            name = f"sp{self._depth}"
+            begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
+            rollback = f"ROLLBACK TO {name}; RELEASE {name}"
+        self._run_sql(begin)
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            # SQLite may already have rolled back on its own (e.g. after SQLITE_FULL).
+            if self.conn.in_transaction:
+                for statement in rollback.split("; "):
+                    self.conn.execute(statement)
+            raise
+        self._depth -= 1
+        self._run_sql(commit)
+
+    def _run_sql(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(exc, self.path) from exc
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._run_sql(sql, params).rowcount
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(exc, self.path) from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._run_sql(sql, params).fetchall()
+
+    def _stream(
+        self, sql: str, params: Sequence[Any] = (), batch_size: int = 1000
+    ) -> Iterator[tuple[Any, ...]]:
+        cursor = self._run_sql(sql, params)
+        while rows := cursor.fetchmany(batch_size):
+            yield from rows
+
+    def _encode(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "timestamp":
+            return format_timestamp(value)
+        if kind == "json":
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        if kind == "bool":
+            return 1 if value else 0
+        return value
+
+    def _decode(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "timestamp":
+            return parse_timestamp(value)
+        if kind == "json":
+            return json.loads(value)
+        if kind == "bool":
+            return bool(value)
+        return value
+
+    def existing_tables(self) -> set[str]:
+        return set(self.db.table_names())
+
+    def _applied_migrations(self) -> list[mig.AppliedMigration]:
+        if mig.MIGRATIONS_TABLE not in self.existing_tables():
+            return []
+        try:
+            rows = self.conn.execute(
+                f"SELECT version, name, checksum, applied_at FROM {mig.MIGRATIONS_TABLE} "
+                "ORDER BY version"
+            ).fetchall()
+        except sqlite3.DatabaseError:
+            raise MigrationError(
+                f"{self.path} has a {mig.MIGRATIONS_TABLE} table that tgparser did not create; "
+                "refusing to touch it"
+            ) from None
+        return [mig.AppliedMigration(v, n, c, parse_timestamp(a)) for v, n, c, a in rows]
+
+    def _apply_migration(self, migration: mig.Migration) -> None:
+        try:
+            # executescript runs many statements but commits first and takes no parameters, so
+            # the transaction is opened inside the script and the record written after it.
+            self.conn.executescript(
+                "BEGIN IMMEDIATE;\n"
+                f"CREATE TABLE IF NOT EXISTS {mig.MIGRATIONS_TABLE} (\n"
+                "  version INTEGER PRIMARY KEY, name TEXT NOT NULL,\n"
+                "  checksum TEXT NOT NULL, applied_at TEXT NOT NULL);\n" + migration.sql
+            )
+            self.conn.execute(
+                f"INSERT INTO {mig.MIGRATIONS_TABLE} (version, name, checksum, applied_at) "
+                "VALUES (?, ?, ?, ?)",
+                (migration.version, migration.name, migration.checksum, format_timestamp(utcnow())),
+            )
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise MigrationError(f"migration {migration.filename} failed: {exc}") from exc
+
+    def server_version(self) -> str:
+        return sqlite3.sqlite_version
+
+    def _backend_status(self) -> dict[str, Any]:
+        # With WAL, recent writes live in the -wal file until a checkpoint: count both.
+        wal = self.path.with_name(self.path.name + "-wal")
+        size = self.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+        return {"file": str(self.path), "file_size": size}
+
+    def _namespace_name(self) -> str:
+        return f"the SQLite file {self.path}"
+
+
+def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    if not create and not path.exists():
+        raise StorageError(f"no database at {path} (run `tgparser db migrate` to create it)")
+    if path.is_dir():
+        raise StorageError(f"{path} is a directory, not an SQLite database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StorageError(
+            f"cannot create {path}: a part of {path.parent} is not a folder"
+        ) from None
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the database folder {path.parent}: {exc.strerror}"
+        ) from None
+    try:
+        # isolation_level=None: no implicit transactions; `transaction()` says where they are.
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Reading the schema is the first thing that fails on a file that is not SQLite.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints
+    except sqlite3.DatabaseError as exc:
+        raise _storage_error(exc, path) from None
+    return conn
+
+
+def _storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError:
+    message = str(exc)
+    if "file is not a database" in message:
+        return StorageError(f"{path} is not an SQLite database")
+    if "unable to open database file" in message:
+        return StorageError(f"cannot open the database file {path}")
+    if "readonly" in message:
+        return StorageError(f"the database file {path} is read-only")
+    return StorageError(f"SQLite error on {path}: {message}")
