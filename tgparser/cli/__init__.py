@@ -1,0 +1,87 @@
+"""The `tgparser` command tree. Commands parse, call a service or the storage, and render.
+
+Heavy modules (Telethon, psycopg, Rich) are imported inside the commands that need them, so
+`tgparser --help` and `--version` stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from tgparser import __version__
+from tgparser.cli.app import App
+from tgparser.errors import TgparserError
+
+
+class TgparserGroup(click.Group):
+    """Turns errors into one line on stderr and an exit code; tracebacks only with -v."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TgparserError as exc:
+            _fail(ctx, str(exc), exc.exit_code, exc)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            _fail(ctx, f"unexpected {type(exc).__name__}: {exc} (run with -v for details)", 1, exc)
+
+
+def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> None:
+    app = ctx.find_object(App)
+    if app is not None and app.verbose:
+        raise exc
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(code)
+
+
+@click.group(cls=TgparserGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="tgparser")
+# Environment variables are read by the settings loader, not by Click, so that
+# `config show` can say where each value came from.
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Database: a file path, sqlite:///path or postgresql://user@host/db [env: TGPARSER_DB].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: `tgparser config path`) [env: TGPARSER_CONFIG].",
+)
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but data and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log details to stderr; show tracebacks.")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    db: str | None,
+    config_path: str | None,
+    json_output: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Archive Telegram channels and their comments into a database you own."""
+    ctx.obj = App(db=db, config_path=config_path, json=json_output, quiet=quiet, verbose=verbose)
+    ctx.call_on_close(ctx.obj.close)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _register() -> None:
+    from tgparser.cli import config_cmd, db_cmd
+
+    main.add_command(config_cmd.config)
+    main.add_command(db_cmd.db)
+
+
+_register()

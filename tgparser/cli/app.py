@@ -1,0 +1,74 @@
+"""What every command gets through the Click context: settings, output mode, the storage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tgparser.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tgparser.storage import Storage
+
+
+@dataclass
+class App:
+    db: str | None = None
+    config_path: str | None = None
+    json: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+    _storage: Storage | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        """Loaded on first use, so `config path` works even with a broken config file."""
+        if self._settings is None:
+            path = Path(self.config_path) if self.config_path else None
+            self._settings = load_settings({"db": self.db}, config_path=path)
+        return self._settings
+
+    def storage(self, *, create: bool = True, ensure_schema: bool = True) -> Storage:
+        """The archive database, opened once per process.
+
+        `ensure_schema` migrates a fresh database and refuses one that needs `db migrate`.
+        """
+        if self._storage is None:
+            from tgparser.storage import open_storage
+
+            self._storage = open_storage(
+                self.settings.database_url, pg_schema=self.settings.pg_schema, create=create
+            )
+            if ensure_schema:
+                self._storage.ensure_schema()
+        return self._storage
+
+    def close(self) -> None:
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+
+    def wants_json(self, local_flag: bool = False) -> bool:
+        return self.json or local_flag
+
+    def print_json(self, data: Any) -> None:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+    def info(self, message: str) -> None:
+        """A human message about progress or outcome: stderr, silenced by --quiet."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def stdout_console(self) -> Any:
+        from rich.console import Console
+
+        return Console(file=sys.stdout, soft_wrap=True, highlight=False)
+
+
+pass_app = click.make_pass_decorator(App)
