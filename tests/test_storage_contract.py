@@ -1,0 +1,355 @@
+"""The storage contract: every adapter method, run on SQLite and on PostgreSQL.
+
+Each test runs once per backend and compares against the same literal expectations, so both
+backends are shown to hand back the same Python values for the same rows.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tests.factories import BASE_DATE, CHANNEL_ID, make_message, make_source
+from tgparser.errors import StorageError
+from tgparser.storage import Storage, open_storage
+from tgparser.storage.columns import TABLE_COLUMNS
+
+NASTY_TEXTS = [
+    "emoji 🧠🔥👍🏽 and a family 👨‍👩‍👧‍👦",
+    "שלום עולם — RTL text مرحبا بالعالم",
+    "quotes ' \" `` ‘’ “” and a backslash \\ and \\n not a newline",
+    "new\nlines\r\nand\ttabs",
+    "Русский текст с ёлками и «кавычками»",
+    "'; DROP TABLE messages; --",
+    "zero\u200bwidth and combining e\u0301",
+]
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+
+def test_fresh_database_gets_every_table(storage: Storage) -> None:
+    assert storage.existing_tables() >= {"sources", "messages", "ingest_runs", "schema_migrations"}
+    state = storage.schema_state()
+    assert state.version == state.latest == 1
+    assert state.pending == []
+
+
+def test_column_map_matches_the_migrated_schema(storage: Storage) -> None:
+    sql_types = {
+        "sqlite": {
+            "int": "INTEGER",
+            "text": "TEXT",
+            "timestamp": "TEXT",
+            "json": "TEXT",
+            "bool": "INTEGER",
+        },
+        "postgresql": {
+            "int": "bigint",
+            "text": "text",
+            "timestamp": "timestamp with time zone",
+            "json": "jsonb",
+            "bool": "boolean",
+        },
+    }[storage.dialect]
+    for table, columns in TABLE_COLUMNS.items():
+        if storage.dialect == "sqlite":
+            actual = {r[1]: r[2] for r in storage._query(f"PRAGMA table_info({table})")}
+        else:
+            actual = dict(
+                storage._query(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s",
+                    ("tgparser", table),
+                )
+            )
+        assert list(actual) == list(columns), table
+        assert {c: sql_types[t] for c, t in columns.items()} == actual, table
+
+
+def test_migrate_twice_applies_nothing_the_second_time(storage: Storage) -> None:
+    assert storage.migrate() == []
+    assert storage.table_counts()["schema_migrations"] == 1
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+
+def test_source_insert_get_update_list_delete(storage: Storage) -> None:
+    created = storage.upsert_source(make_source(options={"comments": True}, linked_chat_id=-1002))
+    assert created["chat_id"] == CHANNEL_ID
+    assert created["status"] == "active"
+    assert created["options"] == {"comments": True}
+    assert created["linked_chat_id"] == -1002
+    assert created["created_at"].tzinfo == UTC
+
+    # Re-adding with only some fields updates those and keeps the rest (and created_at).
+    again = storage.upsert_source({"chat_id": CHANNEL_ID, "options": {"comments": False}})
+    assert again["options"] == {"comments": False}
+    assert again["title"] == "Expert channel"
+    assert again["created_at"] == created["created_at"]
+    assert again["updated_at"] >= created["updated_at"]
+
+    assert storage.update_source(CHANNEL_ID, status="paused") is True
+    assert storage.update_source(-1, status="paused") is False
+    storage.upsert_source(make_source(-1009, username=None, type="supergroup"))
+    assert [s["chat_id"] for s in storage.list_sources()] == [CHANNEL_ID, -1009]
+    assert storage.get_source(CHANNEL_ID)["status"] == "paused"
+
+    assert storage.delete_source(CHANNEL_ID) is True
+    assert storage.delete_source(CHANNEL_ID) is False
+    assert storage.get_source(CHANNEL_ID) is None
+
+
+def test_source_validation(storage: Storage) -> None:
+    with pytest.raises(ValueError, match="unknown sources column"):
+        storage.upsert_source(make_source(colour="red"))
+    with pytest.raises(ValueError, match="unknown source type"):
+        storage.upsert_source(make_source(type="planet"))
+    with pytest.raises(ValueError, match="needs a type"):
+        storage.upsert_source({"chat_id": 5})
+    assert storage.list_sources() == []
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def test_upsert_is_idempotent(storage: Storage) -> None:
+    batch = [make_message(i) for i in range(1, 51)]
+    first = storage.upsert_messages(batch)
+    assert (first.inserted, first.updated, first.unchanged) == (50, 0, 0)
+    second = storage.upsert_messages(batch)
+    assert (second.inserted, second.updated, second.unchanged) == (0, 0, 50)
+    assert storage.count_messages() == 50
+
+
+def test_upsert_updates_changed_rows_and_keeps_first_seen(storage: Storage) -> None:
+    storage.upsert_messages([make_message(1), make_message(2)])
+    before = storage.get_message(CHANNEL_ID, 1)
+    result = storage.upsert_messages([make_message(1, views=999), make_message(2)])
+    assert (result.inserted, result.updated, result.unchanged) == (0, 1, 1)
+    assert result.previous[(CHANNEL_ID, 1)]["views"] == 10
+    after = storage.get_message(CHANNEL_ID, 1)
+    assert after["views"] == 999
+    assert after["first_seen_at"] == before["first_seen_at"]
+    assert after["updated_at"] >= before["updated_at"]
+
+
+def test_same_key_twice_in_one_batch_keeps_the_last(storage: Storage) -> None:
+    result = storage.upsert_messages([make_message(1, views=1), make_message(1, views=2)])
+    assert result.inserted == 1
+    assert storage.get_message(CHANNEL_ID, 1)["views"] == 2
+
+
+def test_full_message_round_trip(storage: Storage) -> None:
+    record = make_message(
+        7,
+        kind="comment",
+        date=datetime(2024, 12, 31, 23, 59, 59, 123456, tzinfo=timezone(timedelta(hours=3))),
+        edit_date=datetime(2025, 1, 1, 0, 0, tzinfo=UTC),
+        sender_id=123456789012,
+        sender_name="Анна",
+        post_author="Editor",
+        entities=[{"type": "bold", "offset": 0, "length": 4}],
+        reply_to_msg_id=3,
+        reply_to_top_id=2,
+        forum_topic_id=2,
+        parent_chat_id=CHANNEL_ID,
+        parent_message_id=2,
+        forwards=5,
+        replies=0,
+        replies_max_id=None,
+        reactions=[{"reaction": "👍", "count": 3}],
+        fwd_from_id=-1009999999999,
+        fwd_from_name="Other",
+        fwd_from_message_id=77,
+        fwd_date=datetime(2020, 2, 29, 0, 0, tzinfo=UTC),
+        grouped_id=2**62 + 1,
+        action=None,
+        media_kind="photo",
+        media={"id": 2**63 - 1, "sizes": [1, 2], "caption": None, "ok": True},
+        is_pinned=True,
+        raw={"_": "Message", "nested": {"list": [1, "two", None, False]}, "big": -(2**63)},
+    )
+    storage.upsert_messages([record])
+    got = storage.get_message(CHANNEL_ID, 7)
+    assert got["date"] == datetime(2024, 12, 31, 20, 59, 59, 123456, tzinfo=UTC)
+    assert got["date"].utcoffset() == timedelta(0)
+    for column in TABLE_COLUMNS["messages"]:
+        if column in ("first_seen_at", "updated_at"):
+            assert got[column].tzinfo == UTC
+        else:
+            assert got[column] == record.get(column), column
+    assert got["is_pinned"] is True
+    assert isinstance(got["media"]["id"], int)
+
+
+@pytest.mark.parametrize("pinned", [True, False, None])
+def test_booleans_round_trip(storage: Storage, pinned: bool | None) -> None:
+    storage.upsert_messages([make_message(1, is_pinned=pinned)])
+    assert storage.get_message(CHANNEL_ID, 1)["is_pinned"] is pinned
+
+
+def test_naive_datetimes_are_refused(storage: Storage) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        storage.upsert_messages([make_message(1, date=datetime(2025, 1, 1, 12, 0))])
+    assert storage.count_messages() == 0
+
+
+def test_awkward_texts_round_trip(storage: Storage) -> None:
+    storage.upsert_messages(
+        make_message(i, text=t, raw={"message": t, "keys": {t: t}}, sender_name=t)
+        for i, t in enumerate(NASTY_TEXTS, start=1)
+    )
+    for i, text in enumerate(NASTY_TEXTS, start=1):
+        got = storage.get_message(CHANNEL_ID, i)
+        assert got["text"] == text
+        assert got["sender_name"] == text
+        assert got["raw"] == {"message": text, "keys": {text: text}}
+
+
+def test_huge_text_round_trips(storage: Storage) -> None:
+    huge = ("абв😀\\\"'\n" * 600_000)[:5_000_000]
+    storage.upsert_messages([make_message(1, text=huge, raw={"message": huge})])
+    got = storage.get_message(CHANNEL_ID, 1)
+    assert got["text"] == huge
+    assert got["raw"]["message"] == huge
+
+
+def test_message_validation(storage: Storage) -> None:
+    with pytest.raises(ValueError, match="unknown messages column"):
+        storage.upsert_messages([make_message(1, colour="red")])
+    with pytest.raises(ValueError, match="lacks raw"):
+        storage.upsert_messages([make_message(1, raw=None)])
+    with pytest.raises(ValueError, match="unknown message kind"):
+        storage.upsert_messages([make_message(1, kind="story")])
+    assert storage.count_messages() == 0
+
+
+def test_iter_messages_filters_orders_and_streams(storage: Storage) -> None:
+    other = -1005
+    storage.upsert_messages(
+        [make_message(i) for i in range(1, 26)]
+        + [make_message(i, chat_id=other, kind="service") for i in range(1, 6)]
+    )
+    everything = list(storage.iter_messages(batch_size=7))  # several fetches per stream
+    assert len(everything) == 30
+    assert [(m["chat_id"], m["message_id"]) for m in everything] == sorted(
+        [(CHANNEL_ID, i) for i in range(1, 26)] + [(other, i) for i in range(1, 6)]
+    )
+    mine = [m["message_id"] for m in storage.iter_messages(chat_id=CHANNEL_ID)]
+    assert mine == list(range(1, 26))
+    window = storage.iter_messages(
+        chat_id=CHANNEL_ID,
+        since=BASE_DATE + timedelta(minutes=10),
+        until=BASE_DATE + timedelta(minutes=13),
+    )
+    assert [m["message_id"] for m in window] == [10, 11, 12]
+    assert [m["message_id"] for m in storage.iter_messages(kind="service")] == [1, 2, 3, 4, 5]
+    assert storage.count_messages(chat_id=other) == 5
+    assert storage.count_messages(kind="post") == 25
+    assert storage.get_message(CHANNEL_ID, 999) is None
+
+
+def test_delete_messages(storage: Storage) -> None:
+    storage.upsert_messages([make_message(i) for i in range(1, 4)] + [make_message(1, -7)])
+    assert storage.delete_messages(CHANNEL_ID) == 3
+    assert storage.count_messages() == 1
+
+
+# -- transactions ------------------------------------------------------------------------------
+
+
+def test_failed_transaction_writes_nothing(storage: Storage) -> None:
+    with pytest.raises(RuntimeError), storage.transaction():
+        storage.upsert_source(make_source())
+        storage.upsert_messages([make_message(1)])
+        raise RuntimeError("crash mid-batch")
+    assert storage.list_sources() == []
+    assert storage.count_messages() == 0
+
+
+def test_nested_transaction_rolls_back_only_the_inner_block(storage: Storage) -> None:
+    with storage.transaction():
+        storage.upsert_messages([make_message(1)])
+        with pytest.raises(RuntimeError), storage.transaction():
+            storage.upsert_messages([make_message(2)])
+            raise RuntimeError("inner failure")
+        storage.upsert_messages([make_message(3)])
+    assert [m["message_id"] for m in storage.iter_messages()] == [1, 3]
+
+
+def test_a_failing_statement_leaves_a_one_line_storage_error(storage: Storage) -> None:
+    with pytest.raises(StorageError) as info:
+        storage.start_run(424242)  # no such source: the foreign key refuses it
+    assert "\n" not in str(info.value)
+    assert storage.list_runs() == []
+
+
+# -- ingest runs -------------------------------------------------------------------------------
+
+
+def test_runs_are_recorded_and_listed_newest_first(storage: Storage) -> None:
+    storage.upsert_source(make_source())
+    first = storage.start_run(CHANNEL_ID)
+    storage.finish_run(
+        first,
+        status="ok",
+        fetched=10,
+        inserted=8,
+        updated=2,
+        details={"phases": ["new", "backfill"]},
+    )
+    second = storage.start_run(CHANNEL_ID)
+    storage.finish_run(second, status="failed", error="ChannelPrivateError: private")
+    runs = storage.list_runs(chat_id=CHANNEL_ID)
+    assert [r["id"] for r in runs] == [second, first]
+    assert runs[1]["status"] == "ok"
+    assert (runs[1]["fetched"], runs[1]["inserted"], runs[1]["updated"]) == (10, 8, 2)
+    assert runs[1]["details"] == {"phases": ["new", "backfill"]}
+    assert runs[1]["finished_at"] >= runs[1]["started_at"]
+    assert runs[0]["error"] == "ChannelPrivateError: private"
+    assert len(storage.list_runs(limit=1)) == 1
+    storage.delete_source(CHANNEL_ID)
+    assert storage.list_runs() == []  # history goes with its source
+
+
+# -- status and concurrency --------------------------------------------------------------------
+
+
+def test_status_reports_counts_version_and_latency(storage: Storage) -> None:
+    storage.upsert_messages([make_message(1), make_message(2)])
+    info = storage.status()
+    assert info["backend"] == storage.dialect
+    assert info["schema_version"] == 1
+    assert info["pending_migrations"] == []
+    assert info["tables"]["messages"] == 2
+    assert info["latency_ms"] >= 0
+    assert info["server_version"]
+    if storage.dialect == "sqlite":
+        assert info["file_size"] > 0
+    else:
+        assert info["schema"] == "tgparser"
+
+
+def _write_batches(url: str, first_id: int, count: int) -> int:
+    store = open_storage(url)
+    try:
+        written = 0
+        for start in range(first_id, first_id + count, 50):
+            result = store.upsert_messages(make_message(i) for i in range(start, start + 50))
+            written += result.inserted
+        return written
+    finally:
+        store.close()
+
+
+def test_two_processes_writing_at_once(storage: Storage, db_url: str) -> None:
+    # Overlapping ranges: 1..1000 and 501..1500; every key lands exactly once.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.starmap(_write_batches, [(db_url, 1, 1000), (db_url, 501, 1000)])
+    assert storage.count_messages() == 1500
+    assert sum(results) == 1500
