@@ -14,6 +14,9 @@ from click.testing import CliRunner, Result
 from tests import pgcluster
 from tests.conftest import PGServer
 from tgparser.cli import main
+from tgparser.storage.migrations import latest_version, load_migrations
+
+SHIPPED = [m.filename for m in load_migrations("sqlite")]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -143,7 +146,7 @@ def test_migrate_and_status_on_the_default_sqlite(isolated_home: Path) -> None:
     db_file = isolated_home / "data" / "tgparser" / "tgparser.db"
     dry = run("db", "migrate", "--dry-run")
     assert dry.exit_code == 0
-    assert dry.stdout.splitlines() == ["0001_core.sql"]
+    assert dry.stdout.splitlines() == SHIPPED
     assert not db_file.exists()  # a dry run creates nothing, not even the folder's file
 
     result = run("db", "migrate")
@@ -158,9 +161,20 @@ def test_migrate_and_status_on_the_default_sqlite(isolated_home: Path) -> None:
     assert info["backend"] == "sqlite"
     assert info["file"] == str(db_file)
     assert info["file_size"] > 0
-    assert info["schema_version"] == 1
+    assert info["schema_version"] == latest_version("sqlite")
     assert info["pending_migrations"] == []
-    assert info["tables"] == {"ingest_runs": 0, "messages": 0, "schema_migrations": 1, "sources": 0}
+    assert info["tables"]["schema_migrations"] == len(SHIPPED)
+    assert {t: n for t, n in info["tables"].items() if t != "schema_migrations"} == dict.fromkeys(
+        [
+            "ingest_runs",
+            "message_versions",
+            "messages",
+            "source_locks",
+            "sources",
+            "thread_cursors",
+        ],
+        0,
+    )
     assert isinstance(info["latency_ms"], float)
     human = run("db", "status")
     assert "schema version" in human.stdout
@@ -170,12 +184,12 @@ def test_migrate_and_status_on_the_default_sqlite(isolated_home: Path) -> None:
 def test_migrate_and_status_on_postgresql(pg_url: str) -> None:
     result = run("--db", pg_url, "--json", "db", "migrate")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["applied"] == ["0001_core.sql"]
+    assert json.loads(result.stdout)["applied"] == SHIPPED
     info = json.loads(run("--db", pg_url, "db", "status", "--json").stdout)
     assert info["backend"] == "postgresql"
     assert info["server_version"].startswith(("15", "16", "17", "14", "13"))
     assert info["schema"] == "tgparser"
-    assert info["schema_version"] == 1
+    assert info["schema_version"] == latest_version("postgresql")
     assert info["tables"]["messages"] == 0
 
 

@@ -13,12 +13,15 @@ from tgparser.errors import MigrationError
 from tgparser.storage import migrations as mig
 from tgparser.storage import open_storage
 
+LATEST = mig.latest_version("sqlite")
+NEXT = LATEST + 1  # the version a future release's migration would have
+
 
 def _extra_migration(dialect: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pretend this tgparser ships a second migration (as a later release will)."""
+    """Pretend this tgparser ships one more migration (as a later release will)."""
     shipped = mig.load_migrations(dialect)
     extra = mig.Migration(
-        2, "extra", "CREATE TABLE extra_things (id integer PRIMARY KEY);", "0" * 64
+        NEXT, "extra", "CREATE TABLE extra_things (id integer PRIMARY KEY);", "0" * 64
     )
     monkeypatch.setattr(
         mig, "load_migrations", lambda d: (*shipped, extra) if d == dialect else shipped
@@ -35,14 +38,16 @@ def test_each_dialect_ships_the_same_numbered_files() -> None:
 
 def test_migrate_records_version_name_checksum_time(db_url: str) -> None:
     with open_storage(db_url) as store:
-        assert [m.filename for m in store.migrate(dry_run=True)] == ["0001_core.sql"]
+        shipped = mig.load_migrations(store.dialect)
+        assert [m.filename for m in store.migrate(dry_run=True)] == [m.filename for m in shipped]
         assert store.schema_state().version == 0  # the dry run changed nothing
         applied = store.migrate()
-        assert [m.version for m in applied] == [1]
-        (record,) = store.schema_state().applied
-        assert record.name == "core"
-        assert record.checksum == mig.load_migrations(store.dialect)[0].checksum
-        assert record.applied_at.tzinfo is not None
+        assert [m.version for m in applied] == [m.version for m in shipped]
+        records = store.schema_state().applied
+        assert [(r.version, r.name, r.checksum) for r in records] == [
+            (m.version, m.name, m.checksum) for m in shipped
+        ]
+        assert all(r.applied_at.tzinfo is not None for r in records)
 
 
 def test_pending_migration_is_applied_and_ensure_schema_refuses_until_then(
@@ -54,16 +59,16 @@ def test_pending_migration_is_applied_and_ensure_schema_refuses_until_then(
         _extra_migration(dialect, monkeypatch)
         with pytest.raises(MigrationError, match="run `tgparser db migrate`"):
             store.ensure_schema()
-        assert [m.filename for m in store.migrate()] == ["0002_extra.sql"]
+        assert [m.filename for m in store.migrate()] == [f"{NEXT:04d}_extra.sql"]
         store.ensure_schema()
         assert "extra_things" in store.existing_tables()
-        assert store.schema_state().version == 2
+        assert store.schema_state().version == NEXT
 
 
 def test_ensure_schema_migrates_a_fresh_database(db_url: str) -> None:
     with open_storage(db_url) as store:
         store.ensure_schema()
-        assert store.schema_state().version == 1
+        assert store.schema_state().version == LATEST
 
 
 def test_failed_migration_leaves_nothing_behind(
@@ -73,13 +78,13 @@ def test_failed_migration_leaves_nothing_behind(
         store.migrate()
         shipped = mig.load_migrations(store.dialect)
         broken = mig.Migration(
-            2, "broken", "CREATE TABLE half_done (id integer);\nTHIS IS NOT SQL;", "1" * 64
+            NEXT, "broken", "CREATE TABLE half_done (id integer);\nTHIS IS NOT SQL;", "1" * 64
         )
         monkeypatch.setattr(mig, "load_migrations", lambda d: (*shipped, broken))
-        with pytest.raises(MigrationError, match=r"0002_broken\.sql failed"):
+        with pytest.raises(MigrationError, match=rf"{NEXT:04d}_broken\.sql failed"):
             store.migrate()
         assert "half_done" not in store.existing_tables()
-        assert store.schema_state().version == 1
+        assert store.schema_state().version == LATEST
 
 
 def test_changed_migration_file_is_refused(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +92,7 @@ def test_changed_migration_file_is_refused(db_url: str, monkeypatch: pytest.Monk
         store.migrate()
         shipped = mig.load_migrations(store.dialect)
         tampered = dataclasses.replace(shipped[0], checksum="f" * 64)
-        monkeypatch.setattr(mig, "load_migrations", lambda d: (tampered,))
+        monkeypatch.setattr(mig, "load_migrations", lambda d: (tampered, *shipped[1:]))
         with pytest.raises(MigrationError, match=r"0001_core\.sql was changed after"):
             store.migrate()
 
@@ -157,7 +162,7 @@ def test_database_shared_with_another_application_works(pg_url: str, pg_server: 
     )
     with open_storage(pg_url) as store:
         store.migrate()
-        assert store.schema_state().version == 1
+        assert store.schema_state().version == LATEST
         assert "customers" not in store.existing_tables()
     # A second tgparser archive in its own schema of the same database.
     with open_storage(pg_url, pg_schema="archive_two") as store:

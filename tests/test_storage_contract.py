@@ -7,6 +7,8 @@ backends are shown to hand back the same Python values for the same rows.
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,6 +17,7 @@ from tests.factories import BASE_DATE, CHANNEL_ID, make_message, make_source
 from tgparser.errors import StorageError
 from tgparser.storage import Storage, open_storage
 from tgparser.storage.columns import TABLE_COLUMNS
+from tgparser.storage.migrations import latest_version
 
 NASTY_TEXTS = [
     "emoji 🧠🔥👍🏽 and a family 👨‍👩‍👧‍👦",
@@ -33,7 +36,7 @@ NASTY_TEXTS = [
 def test_fresh_database_gets_every_table(storage: Storage) -> None:
     assert storage.existing_tables() >= {"sources", "messages", "ingest_runs", "schema_migrations"}
     state = storage.schema_state()
-    assert state.version == state.latest == 1
+    assert state.version == state.latest == latest_version(storage.dialect)
     assert state.pending == []
 
 
@@ -71,7 +74,7 @@ def test_column_map_matches_the_migrated_schema(storage: Storage) -> None:
 
 def test_migrate_twice_applies_nothing_the_second_time(storage: Storage) -> None:
     assert storage.migrate() == []
-    assert storage.table_counts()["schema_migrations"] == 1
+    assert storage.table_counts()["schema_migrations"] == latest_version(storage.dialect)
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -323,7 +326,7 @@ def test_status_reports_counts_version_and_latency(storage: Storage) -> None:
     storage.upsert_messages([make_message(1), make_message(2)])
     info = storage.status()
     assert info["backend"] == storage.dialect
-    assert info["schema_version"] == 1
+    assert info["schema_version"] == latest_version(storage.dialect)
     assert info["pending_migrations"] == []
     assert info["tables"]["messages"] == 2
     assert info["latency_ms"] >= 0
@@ -353,3 +356,137 @@ def test_two_processes_writing_at_once(storage: Storage, db_url: str) -> None:
         results = pool.starmap(_write_batches, [(db_url, 1, 1000), (db_url, 501, 1000)])
     assert storage.count_messages() == 1500
     assert sum(results) == 1500
+
+
+# -- ingest bookkeeping ------------------------------------------------------------------------
+
+
+def test_edits_keep_earlier_versions(storage: Storage) -> None:
+    storage.upsert_messages([make_message(1, text="first draft")])
+    views_only = storage.upsert_messages([make_message(1, text="first draft", views=500)])
+    assert (views_only.updated, views_only.edited) == (1, 0)
+    assert storage.list_versions(CHANNEL_ID, 1) == []
+
+    edit = storage.upsert_messages([make_message(1, text="second draft")])
+    assert (edit.updated, edit.edited) == (1, 1)
+    storage.upsert_messages([make_message(1, text="final text")])
+    storage.upsert_messages([make_message(1, text="final text")])  # unchanged: no version
+    versions = storage.list_versions(CHANNEL_ID, 1)
+    assert [v["text"] for v in versions] == ["first draft", "second draft"]
+    assert storage.get_message(CHANNEL_ID, 1)["text"] == "final text"
+    # Going back to an earlier content does not duplicate its version (keyed by hash).
+    storage.upsert_messages([make_message(1, text="first draft")])
+    storage.upsert_messages([make_message(1, text="final text")])
+    assert [v["text"] for v in storage.list_versions(CHANNEL_ID, 1)] == [
+        "first draft",
+        "second draft",
+        "final text",
+    ]
+
+
+def test_lock_is_exclusive_refreshable_and_released(storage: Storage) -> None:
+    storage.upsert_source(make_source())
+    ttl = timedelta(minutes=5)
+    assert storage.acquire_lock(CHANNEL_ID, "run-a", ttl) is True
+    assert storage.acquire_lock(CHANNEL_ID, "run-b", ttl) is False
+    assert storage.acquire_lock(CHANNEL_ID, "run-a", ttl) is True  # re-entrant for its owner
+    assert storage.refresh_lock(CHANNEL_ID, "run-a", ttl) is True
+    assert storage.refresh_lock(CHANNEL_ID, "run-b", ttl) is False
+    assert storage.get_lock(CHANNEL_ID)["owner"] == "run-a"
+    storage.release_lock(CHANNEL_ID, "run-b")  # not the owner: no effect
+    assert storage.get_lock(CHANNEL_ID)["owner"] == "run-a"
+    storage.release_lock(CHANNEL_ID, "run-a")
+    assert storage.get_lock(CHANNEL_ID) is None
+    assert storage.acquire_lock(CHANNEL_ID, "run-b", ttl) is True
+
+
+def test_expired_lock_is_taken_over(storage: Storage) -> None:
+    storage.upsert_source(make_source())
+    assert storage.acquire_lock(CHANNEL_ID, "crashed-run", timedelta(seconds=-1))
+    assert storage.acquire_lock(CHANNEL_ID, "next-run", timedelta(minutes=5)) is True
+    assert storage.refresh_lock(CHANNEL_ID, "crashed-run", timedelta(minutes=5)) is False
+
+
+def test_lock_of_a_dead_process_on_this_host_is_taken_over(storage: Storage) -> None:
+    storage.upsert_source(make_source())
+    assert storage.acquire_lock(CHANNEL_ID, "killed-run", timedelta(hours=1))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    storage._execute(f"UPDATE source_locks SET pid = {dead.pid}")
+    assert storage.acquire_lock(CHANNEL_ID, "next-run", timedelta(minutes=5)) is True
+    assert storage.get_lock(CHANNEL_ID)["owner"] == "next-run"
+
+
+def test_threads_to_fetch_follow_the_reported_max_id(storage: Storage) -> None:
+    storage.upsert_messages(
+        [
+            make_message(1, replies=2, replies_max_id=40),
+            make_message(2, replies=0, replies_max_id=None),
+            make_message(3, replies=5, replies_max_id=55),
+            make_message(4, chat_id=-1002, kind="comment", replies_max_id=99),
+        ]
+    )
+    assert storage.threads_to_fetch(CHANNEL_ID) == [(1, 40, 0), (3, 55, 0)]
+    storage.set_thread_cursor(CHANNEL_ID, 1, 40)
+    storage.set_thread_cursor(CHANNEL_ID, 3, 50)
+    assert storage.threads_to_fetch(CHANNEL_ID) == [(3, 55, 50)]
+    storage.set_thread_cursor(CHANNEL_ID, 3, 55)
+    assert storage.threads_to_fetch(CHANNEL_ID) == []
+
+
+def test_update_counters_changes_only_what_moved(storage: Storage) -> None:
+    storage.upsert_messages([make_message(i) for i in (1, 2, 3)])
+    changed = storage.update_counters(
+        CHANNEL_ID,
+        [
+            {"message_id": 1, "views": 10, "forwards": None, "replies": None},  # same
+            {"message_id": 2, "views": 777, "forwards": 3, "replies": 4, "replies_max_id": 90},
+            {"message_id": 99, "views": 1},  # not stored: ignored
+        ],
+    )
+    assert changed == 1
+    got = storage.get_message(CHANNEL_ID, 2)
+    assert (got["views"], got["forwards"], got["replies"], got["replies_max_id"]) == (
+        777,
+        3,
+        4,
+        90,
+    )
+    assert storage.get_message(CHANNEL_ID, 1)["views"] == 10
+
+
+def test_message_ids_and_comment_counts(storage: Storage) -> None:
+    group = -1002
+    storage.upsert_messages(
+        [make_message(i) for i in (5, 6, 7)]
+        + [
+            make_message(
+                i, chat_id=group, kind="comment", parent_chat_id=CHANNEL_ID, parent_message_id=5
+            )
+            for i in (100, 101)
+        ]
+    )
+    assert storage.message_ids(CHANNEL_ID) == [5, 6, 7]
+    assert storage.message_ids(CHANNEL_ID, since=BASE_DATE + timedelta(minutes=6)) == [6, 7]
+    assert storage.message_ids(group, kind="post") == []
+    assert storage.count_comments(CHANNEL_ID) == 2
+
+
+def test_purge_removes_posts_comments_versions_and_cursors(storage: Storage) -> None:
+    group, other = -1002, -1003
+    storage.upsert_messages(
+        [
+            make_message(1),
+            make_message(1, chat_id=other),
+            make_message(
+                9, chat_id=group, kind="comment", parent_chat_id=CHANNEL_ID, parent_message_id=1
+            ),
+        ]
+    )
+    storage.upsert_messages([make_message(1, text="edited")])
+    storage.set_thread_cursor(CHANNEL_ID, 1, 9)
+    assert storage.purge_source_data(CHANNEL_ID, group) == 2
+    assert storage.count_messages() == 1
+    assert storage.list_versions(CHANNEL_ID, 1) == []
+    assert storage.threads_to_fetch(CHANNEL_ID) == []
+    assert storage.table_counts()["thread_cursors"] == 0

@@ -10,13 +10,15 @@ whichever backend they come from.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import statistics
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tgparser.errors import MigrationError
@@ -28,6 +30,7 @@ Row = dict[str, Any]
 MessageKey = tuple[int, int]
 
 MESSAGE_COLUMNS = tuple(TABLE_COLUMNS["messages"])
+VERSION_COLUMNS = tuple(TABLE_COLUMNS["message_versions"])
 # Columns that say when tgparser saw a row, not what the row is: never a reason to update.
 _BOOKKEEPING = frozenset({"first_seen_at", "updated_at"})
 _MESSAGE_REQUIRED = ("chat_id", "message_id", "kind", "date", "raw", "content_hash")
@@ -57,6 +60,7 @@ class UpsertResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    edited: int = 0  # updated rows whose content (text, formatting, media) changed
     previous: dict[MessageKey, Row] = field(default_factory=dict)
 
     @property
@@ -315,7 +319,9 @@ class Storage(ABC):
 
         A message seen before is rewritten only when something about it changed, so running the
         same batch twice is a no-op (`unchanged`), and `first_seen_at` is kept from the first
-        sighting. The replaced rows come back in `result.previous` for version keeping.
+        sighting. When the content itself changed (a new `content_hash`: an edit), the replaced
+        content is kept in `message_versions`, so history is never silently overwritten. The
+        replaced rows also come back in `result.previous`.
         """
         batch: dict[MessageKey, Row] = {}
         for record in records:
@@ -329,6 +335,7 @@ class Storage(ABC):
             self._lock_chats(sorted({chat_id for chat_id, _ in batch}))
             existing = self._existing_messages(list(batch))
             to_write: list[Row] = []
+            versions: list[Row] = []
             for key, row in batch.items():
                 old = existing.get(key)
                 if old is None:
@@ -338,6 +345,14 @@ class Storage(ABC):
                     result.updated += 1
                     result.previous[key] = old
                     row["first_seen_at"] = old["first_seen_at"]
+                    if old["content_hash"] != row["content_hash"]:
+                        result.edited += 1
+                        versions.append(
+                            {
+                                **{c: old[c] for c in VERSION_COLUMNS if c in old},
+                                "captured_at": old["updated_at"],
+                            }
+                        )
                 else:
                     result.unchanged += 1
                     continue
@@ -348,7 +363,24 @@ class Storage(ABC):
                     self._upsert_sql("messages", MESSAGE_COLUMNS, ("chat_id", "message_id")),
                     (self._encode_row("messages", r, MESSAGE_COLUMNS) for r in to_write),
                 )
+            if versions:
+                self._executemany(
+                    f"INSERT INTO message_versions ({', '.join(VERSION_COLUMNS)}) "
+                    f"VALUES ({', '.join([self.placeholder] * len(VERSION_COLUMNS))}) "
+                    "ON CONFLICT (chat_id, message_id, content_hash) DO NOTHING",
+                    (self._encode_row("message_versions", v, VERSION_COLUMNS) for v in versions),
+                )
         return result
+
+    def list_versions(self, chat_id: int, message_id: int) -> list[Row]:
+        """Earlier contents of an edited message, oldest first (the current one is in messages)."""
+        p = self.placeholder
+        return self._select(
+            "message_versions",
+            f"WHERE chat_id = {p} AND message_id = {p}",
+            (chat_id, message_id),
+            "ORDER BY captured_at, content_hash",
+        )
 
     def _lock_chats(self, chat_ids: list[int]) -> None:  # noqa: B027 - a no-op by default
         """Serialise writers of the same chats until the transaction ends, so two processes
@@ -485,6 +517,163 @@ class Storage(ABC):
         if limit is not None:
             tail += f" LIMIT {int(limit)}"
         return self._select("ingest_runs", where, params, tail)
+
+    # -- ingest bookkeeping: locks, thread cursors, counters -----------------------------------
+
+    def acquire_lock(self, chat_id: int, owner: str, ttl: timedelta) -> bool:
+        """Take the ingest lock of a source, or say False when another live run holds it.
+
+        A lock is free when nobody holds it, when it expired (its holder stopped refreshing
+        it), or when its holder was a process on this machine that no longer exists (a crashed
+        or killed run), so a crash never blocks a source for longer than `ttl`.
+        """
+        host, pid, now = socket.gethostname(), os.getpid(), utcnow()
+        p = self.placeholder
+        with self.transaction():
+            self._lock_chats([chat_id])  # two runs must not both see the lock as free
+            held = self._select("source_locks", f"WHERE chat_id = {p}", (chat_id,))
+            if held:
+                lock = held[0]
+                stale = lock["expires_at"] <= now or (
+                    lock["host"] == host and not _process_alive(lock["pid"])
+                )
+                if lock["owner"] != owner and not stale:
+                    return False
+            row = {
+                "chat_id": chat_id,
+                "owner": owner,
+                "host": host,
+                "pid": pid,
+                "acquired_at": now,
+                "expires_at": now + ttl,
+            }
+            columns = tuple(TABLE_COLUMNS["source_locks"])
+            self._execute(
+                self._upsert_sql("source_locks", columns, ("chat_id",)),
+                self._encode_row("source_locks", row, columns),
+            )
+        return True
+
+    def refresh_lock(self, chat_id: int, owner: str, ttl: timedelta) -> bool:
+        """Extend a held lock; False when it was lost (it expired and another run took it)."""
+        p = self.placeholder
+        return (
+            self._execute(
+                f"UPDATE source_locks SET expires_at = {p} WHERE chat_id = {p} AND owner = {p}",
+                (self._encode("timestamp", utcnow() + ttl), chat_id, owner),
+            )
+            > 0
+        )
+
+    def release_lock(self, chat_id: int, owner: str) -> None:
+        p = self.placeholder
+        self._execute(
+            f"DELETE FROM source_locks WHERE chat_id = {p} AND owner = {p}", (chat_id, owner)
+        )
+
+    def get_lock(self, chat_id: int) -> Row | None:
+        rows = self._select("source_locks", f"WHERE chat_id = {self.placeholder}", (chat_id,))
+        return rows[0] if rows else None
+
+    def threads_to_fetch(self, chat_id: int) -> list[tuple[int, int, int]]:
+        """Posts of a channel whose comment thread has comments we have not fetched yet.
+
+        Telegram reports the newest comment id of each post's thread (`replies_max_id`); a
+        thread needs fetching only when that moved past what we fetched (`thread_cursors`).
+        Returns (post id, replies_max_id, synced max id or 0), oldest post first.
+        """
+        p = self.placeholder
+        rows = self._query(
+            "SELECT m.message_id, m.replies_max_id, COALESCE(t.synced_max_id, 0) "
+            "FROM messages m LEFT JOIN thread_cursors t "
+            "ON t.chat_id = m.chat_id AND t.message_id = m.message_id "
+            f"WHERE m.chat_id = {p} AND m.kind = 'post' AND m.replies_max_id IS NOT NULL "
+            "AND m.replies_max_id > COALESCE(t.synced_max_id, 0) ORDER BY m.message_id",
+            (chat_id,),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def set_thread_cursor(self, chat_id: int, message_id: int, synced_max_id: int) -> None:
+        row = {
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "synced_max_id": synced_max_id,
+            "synced_at": utcnow(),
+        }
+        columns = tuple(TABLE_COLUMNS["thread_cursors"])
+        self._execute(
+            self._upsert_sql("thread_cursors", columns, ("chat_id", "message_id")),
+            self._encode_row("thread_cursors", row, columns),
+        )
+
+    def message_ids(
+        self, chat_id: int, *, kind: str | None = None, since: datetime | None = None
+    ) -> list[int]:
+        """Ids of a chat's stored messages (optionally of one kind, dated since), ascending."""
+        where, params = self._message_filter(chat_id=chat_id, kind=kind, since=since)
+        return [
+            r[0]
+            for r in self._query(
+                f"SELECT message_id FROM messages {where} ORDER BY message_id", params
+            )
+        ]
+
+    def update_counters(self, chat_id: int, counters: Iterable[Row]) -> int:
+        """Set views / forwards / replies / replies_max_id of stored messages (from a views
+        refresh, which returns counters only); returns how many rows changed."""
+        p = self.placeholder
+        columns = ("views", "forwards", "replies", "replies_max_id")
+        keys = {c["message_id"]: c for c in counters}
+        if not keys:
+            return 0
+        changed = 0
+        with self.transaction():
+            stored = self._existing_messages([(chat_id, mid) for mid in keys])
+            now = self._encode("timestamp", utcnow())
+            rows = []
+            for (_, mid), old in stored.items():
+                new = keys[mid]
+                if any(old[c] != new.get(c, old[c]) for c in columns):
+                    changed += 1
+                    rows.append((*(new.get(c, old[c]) for c in columns), now, chat_id, mid))
+            if rows:
+                self._executemany(
+                    f"UPDATE messages SET {', '.join(f'{c} = {p}' for c in columns)}, "
+                    f"updated_at = {p} WHERE chat_id = {p} AND message_id = {p}",
+                    rows,
+                )
+        return changed
+
+    def count_comments(self, parent_chat_id: int) -> int:
+        """Comments stored for a channel's posts (they live in its discussion group)."""
+        return self._query(
+            f"SELECT count(*) FROM messages WHERE parent_chat_id = {self.placeholder}",
+            (parent_chat_id,),
+        )[0][0]
+
+    def purge_source_data(self, chat_id: int, linked_chat_id: int | None = None) -> int:
+        """Delete a source's messages, its comments, edit history and thread cursors."""
+        p = self.placeholder
+        chats = [chat_id] + ([linked_chat_id] if linked_chat_id else [])
+        marks = ", ".join([p] * len(chats))
+        with self.transaction():
+            removed = self._execute(
+                f"DELETE FROM messages WHERE chat_id IN ({marks}) OR parent_chat_id = {p}",
+                (*chats, chat_id),
+            )
+            self._execute(f"DELETE FROM message_versions WHERE chat_id IN ({marks})", chats)
+            self._execute(f"DELETE FROM thread_cursors WHERE chat_id = {p}", (chat_id,))
+        return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _check_columns(table: str, row: Row) -> None:
