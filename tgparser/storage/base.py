@@ -9,6 +9,7 @@ whichever backend they come from.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -225,9 +226,21 @@ class Storage(ABC):
 
     # -- row conversion ------------------------------------------------------------------------
 
-    def _encode_row(self, table: str, row: Row, columns: Sequence[str]) -> tuple[Any, ...]:
+    def _encode_row(self, table: str, row: Row, columns: Sequence[str]) -> list[Any]:
+        values = [row.get(c) for c in columns]
+        for index, kind in self._converted_columns(table, tuple(columns)):
+            if values[index] is not None:
+                values[index] = self._encode(kind, values[index])
+        return values
+
+    @functools.cache  # noqa: B019 - a handful of (table, columns) keys per adapter
+    def _converted_columns(
+        self, table: str, columns: tuple[str, ...]
+    ) -> list[tuple[int, ColumnType]]:
+        """Positions whose values need converting: ints and texts pass through as they are,
+        which saves a call per column on the hot path (every ingested message)."""
         types = TABLE_COLUMNS[table]
-        return tuple(self._encode(types[c], row.get(c)) for c in columns)
+        return [(i, types[c]) for i, c in enumerate(columns) if types[c] not in ("int", "text")]
 
     def _decode_row(self, table: str, columns: Sequence[str], values: Sequence[Any]) -> Row:
         types = TABLE_COLUMNS[table]
@@ -294,7 +307,7 @@ class Storage(ABC):
         changes["updated_at"] = changes.get("updated_at") or utcnow()
         columns = list(changes)
         sets = ", ".join(f"{c} = {self.placeholder}" for c in columns)
-        params = (*self._encode_row("sources", changes, columns), chat_id)
+        params = [*self._encode_row("sources", changes, columns), chat_id]
         return (
             self._execute(f"UPDATE sources SET {sets} WHERE chat_id = {self.placeholder}", params)
             > 0
@@ -401,15 +414,24 @@ class Storage(ABC):
         return row
 
     def _existing_messages(self, keys: list[MessageKey]) -> dict[MessageKey, Row]:
+        by_chat: dict[int, list[int]] = {}
+        for chat_id, message_id in keys:
+            by_chat.setdefault(chat_id, []).append(message_id)
         found: dict[MessageKey, Row] = {}
-        pair = f"({self.placeholder}, {self.placeholder})"
-        for start in range(0, len(keys), _KEY_CHUNK):
-            chunk = keys[start : start + _KEY_CHUNK]
-            where = f"WHERE (chat_id, message_id) IN (VALUES {', '.join([pair] * len(chunk))})"
-            params = [v for key in chunk for v in key]
-            for row in self._select("messages", where, params):
-                found[(row["chat_id"], row["message_id"])] = row
+        for chat_id, ids in by_chat.items():
+            for start in range(0, len(ids), _KEY_CHUNK):
+                for row in self._messages_by_ids(chat_id, ids[start : start + _KEY_CHUNK]):
+                    found[(row["chat_id"], row["message_id"])] = row
         return found
+
+    def _messages_by_ids(self, chat_id: int, ids: list[int]) -> list[Row]:
+        """Stored messages of one chat among `ids`, through the primary key.
+
+        (A row-value `(chat_id, message_id) IN (VALUES …)` would make SQLite scan the table.)
+        """
+        p = self.placeholder
+        where = f"WHERE chat_id = {p} AND message_id IN ({', '.join([p] * len(ids))})"
+        return self._select("messages", where, [chat_id, *ids])
 
     def get_message(self, chat_id: int, message_id: int) -> Row | None:
         p = self.placeholder

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
-from tgparser.storage.base import Storage, as_utc
+from tgparser.storage.base import MESSAGE_COLUMNS, Row, Storage, as_utc
 from tgparser.storage.columns import ColumnType
 from tgparser.storage.urls import DatabaseURL
 
@@ -130,6 +130,18 @@ class PostgresStorage(Storage):
             self._execute(
                 "SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, _int32(chat_id))
             )
+
+    def _messages_by_ids(self, chat_id: int, ids: list[int]) -> list[Row]:
+        # One primary-key probe per id. A plain `message_id = ANY(…)` lets the planner, with
+        # the stale statistics of a table that is being filled (a first ingest), pick a scan
+        # of the whole chat per batch instead; `OFFSET 0` keeps the lateral probe as written.
+        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
+        sql = (
+            f"SELECT {columns} FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL "
+            "(SELECT * FROM messages WHERE chat_id = %s AND message_id = k.id OFFSET 0) AS m"
+        )
+        rows = self._query(sql, (ids, chat_id))
+        return [self._decode_row("messages", MESSAGE_COLUMNS, r) for r in rows]
 
     def _encode(self, kind: ColumnType, value: Any) -> Any:
         if value is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,12 +20,18 @@ from tgparser.storage.columns import ColumnType
 from tgparser.storage.urls import DatabaseURL
 
 BUSY_TIMEOUT_MS = 30_000  # a second writer (an overlapping cron run) waits instead of failing
-# Fixed width, so text order is time order; SQLite's date functions read the trailing Z.
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Timestamps are stored as fixed-width ISO-8601 UTC text, 2025-03-01T12:00:00.000000Z: text
+# order is time order, and SQLite's date functions read the trailing Z.
 
 
+@functools.lru_cache(maxsize=1024)  # a batch shares its first_seen_at / updated_at
 def format_timestamp(value: datetime) -> str:
-    return as_utc(value).strftime(TIMESTAMP_FORMAT)
+    # isoformat is C and twice as fast as strftime; in UTC it always ends in "+00:00".
+    return as_utc(value).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+# One encoder for all: json.dumps() with options builds a new JSONEncoder on every call.
+_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -101,7 +108,7 @@ class SQLiteStorage(Storage):
         if kind == "timestamp":
             return format_timestamp(value)
         if kind == "json":
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            return _json_encode(value)
         if kind == "bool":
             return 1 if value else 0
         return value
