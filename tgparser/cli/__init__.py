@@ -78,10 +78,18 @@ def main(
 
 
 def _register() -> None:
-    from tgparser.cli import config_cmd, db_cmd
+    from tgparser.cli import config_cmd, db_cmd, ingest_cmd, source_cmd, telegram_cmd
 
-    main.add_command(config_cmd.config)
-    main.add_command(db_cmd.db)
+    for command in (
+        telegram_cmd.login,
+        telegram_cmd.whoami,
+        telegram_cmd.logout,
+        source_cmd.source,
+        ingest_cmd.ingest,
+        db_cmd.db,
+        config_cmd.config,
+    ):
+        main.add_command(command)
 
 
 _register()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ class App:
     json: bool = False
     quiet: bool = False
     verbose: bool = False
+    flags: dict[str, Any] = field(default_factory=dict)  # command flags that are settings
     _settings: Settings | None = field(default=None, repr=False)
     _storage: Storage | None = field(default=None, repr=False)
 
@@ -31,8 +33,13 @@ class App:
         """Loaded on first use, so `config path` works even with a broken config file."""
         if self._settings is None:
             path = Path(self.config_path) if self.config_path else None
-            self._settings = load_settings({"db": self.db}, config_path=path)
+            self._settings = load_settings({"db": self.db, **self.flags}, config_path=path)
         return self._settings
+
+    def override_settings(self, **flags: Any) -> None:
+        """Settings given as flags of a subcommand (e.g. `login --api-id`): highest precedence."""
+        self.flags.update({k: v for k, v in flags.items() if v is not None})
+        self._settings = None
 
     def storage(self, *, create: bool = True, ensure_schema: bool = True) -> Storage:
         """The archive database, opened once per process.
@@ -68,7 +75,9 @@ class App:
     def stdout_console(self) -> Any:
         from rich.console import Console
 
-        return Console(file=sys.stdout, soft_wrap=True, highlight=False)
+        # Piped tables are read by grep and people with wide windows: do not fold at 80.
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+        return Console(file=sys.stdout, soft_wrap=True, highlight=False, width=width)
 
 
 pass_app = click.make_pass_decorator(App)

@@ -1,0 +1,131 @@
+"""`tgparser ingest`: bring the archive up to date (made for cron)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from tgparser.cli.app import App, pass_app
+from tgparser.cli.params import DURATION, DURATION_OR_ALL
+
+
+@click.command(context_settings={"ignore_unknown_options": True})  # -100… ids
+@click.argument("refs", nargs=-1, metavar="[REF]...")
+@click.option(
+    "--refresh-window",
+    type=DURATION,
+    default="3d",
+    show_default=True,
+    help="Re-read messages this recent: edits, views, reactions, counters.",
+)
+@click.option(
+    "--counters-window",
+    type=DURATION_OR_ALL,
+    default="30d",
+    show_default=True,
+    help="Re-read view and comment counters of posts this recent (all: every post), "
+    "to find new comments on older posts.",
+)
+@click.option(
+    "--max-flood-wait",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    metavar="SECONDS",
+    help="Sleep through FloodWaits up to this long; longer ones defer the source.",
+)
+@click.option(
+    "--takeout",
+    is_flag=True,
+    help="Backfill through a takeout session (friendlier limits for big histories).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Messages per commit.",
+)
+@click.option("--json", "json_flag", is_flag=True, help="Print a run summary as JSON.")
+@pass_app
+def ingest(
+    app: App,
+    refs: tuple[str, ...],
+    refresh_window: timedelta,
+    counters_window: timedelta | None,
+    max_flood_wait: int,
+    takeout: bool,
+    batch_size: int,
+    json_flag: bool,
+) -> None:
+    """Fetch new posts, older history, edits and comments of followed chats.
+
+    REF names followed chats (default: every active one). Safe to run from cron: overlapping
+    runs skip a source another run is working on, and a long FloodWait defers the source.
+
+    Exit codes: 0 all done, 1 a source failed, 75 a source was deferred by a FloodWait.
+    """
+    from tgparser.ingest import IngestOptions, SourceResult
+    from tgparser.ingest import ingest as run_ingest
+    from tgparser.sources import select_for_ingest
+
+    storage = app.storage()
+    sources, errors = select_for_ingest(storage, refs)
+    failures = [
+        SourceResult(label=e.split(":", 1)[0], chat_id=None, status="failed", error=e)
+        for e in errors
+    ]
+    options = IngestOptions(
+        refresh_window=refresh_window,
+        counters_window=counters_window,
+        max_flood_wait=max_flood_wait,
+        takeout=takeout,
+        batch_size=batch_size,
+    )
+    as_json = app.wants_json(json_flag)
+    progress = _progress(app)
+    with progress:
+        summary = run_ingest(storage, app.settings, sources, options, progress.sink, failures)
+    if as_json:
+        app.print_json(
+            {"exit_code": summary.exit_code, "sources": [r.as_dict() for r in summary.results]}
+        )
+    for result in summary.results:
+        _report(app, result)
+    if not summary.results:
+        app.info("no active sources: add one with `tgparser source add @channel`")
+    if summary.exit_code:
+        raise click.exceptions.Exit(summary.exit_code)
+
+
+def _report(app: App, r: Any) -> None:
+    if r.status in ("failed", "deferred", "locked"):
+        # Problems are shown even with --quiet: cron mails what a job prints on stderr.
+        click.echo(f"{r.label}: {r.status}: {r.error}", err=True)
+        return
+    app.info(
+        f"{r.label}: {r.fetched:,} fetched, {r.inserted:,} new, {r.updated:,} updated"
+        f" ({r.edited:,} edited), {r.comments:,} new comments"
+    )
+
+
+class _NoBars:
+    sink = None
+
+    def __enter__(self) -> _NoBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress(app: App) -> Any:
+    """Rich bars on a terminal only; cron and pipes get plain lines (or nothing)."""
+    if app.quiet or app.json or not sys.stderr.isatty():
+        return _NoBars()
+    from tgparser.cli.progress import RichIngestProgress
+
+    return RichIngestProgress()

@@ -1,0 +1,152 @@
+"""`tgparser source …`: the chats tgparser follows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from tgparser.cli.app import App, pass_app
+from tgparser.cli.params import DATE
+
+# Marked chat ids start with "-" (-100…): let them through as REFs rather than options.
+REFS = {"ignore_unknown_options": True}
+
+
+@click.group()
+def source() -> None:
+    """Add, list, pause, resume and remove followed chats."""
+
+
+@source.command("add", context_settings=REFS)
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
+@click.option(
+    "--comments/--no-comments",
+    default=None,
+    help="Archive discussion comments (default: on when the channel has them).",
+)
+@click.option("--since", type=DATE, help="Oldest date to archive (default: all history).")
+@pass_app
+def source_add(
+    app: App, refs: tuple[str, ...], comments: bool | None, since: datetime | None
+) -> None:
+    """Follow chats: REF is @username, a t.me link (t.me/c/… too) or a numeric id.
+
+    Adding a followed chat again updates its options and keeps its progress.
+    """
+    from tgparser.sources import add_sources
+
+    outcomes = add_sources(app.storage(), app.settings, refs, comments=comments, since=since)
+    failed = [o for o in outcomes if o.error]
+    if app.wants_json():
+        app.print_json(
+            [
+                {
+                    "ref": o.ref,
+                    "ok": o.error is None,
+                    "created": o.created,
+                    "error": o.error,
+                    "source": _source_json(o.source) if o.source else None,
+                }
+                for o in outcomes
+            ]
+        )
+    for outcome in outcomes:
+        if outcome.error:
+            click.echo(f"Error: {outcome.error}", err=True)
+        elif outcome.source is not None:
+            s = outcome.source
+            comments_note = "with comments" if s["options"].get("comments") else "no comments"
+            app.info(
+                f"{'added' if outcome.created else 'updated'} {_label(s)} "
+                f"({s['type']}, {comments_note}): {s['title']}"
+            )
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@source.command("list")
+@click.option("--json", "json_flag", is_flag=True, help="Machine-readable JSON on stdout.")
+@pass_app
+def source_list(app: App, json_flag: bool) -> None:
+    """Show followed chats: status, last run, last error, messages and comments stored."""
+    from tgparser.sources import source_overview
+
+    rows = source_overview(app.storage())
+    if app.wants_json(json_flag):
+        app.print_json(rows)
+        return
+    if not rows:
+        app.info("no sources yet: add one with `tgparser source add @channel`")
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("source", "type", "status", "messages", "comments", "last run", "last error"):
+        table.add_column(
+            column,
+            overflow="fold",
+            no_wrap=column == "source",
+            justify="right" if column in ("messages", "comments") else "left",
+        )
+    for row in rows:
+        last = row["last_run_at"].strftime("%Y-%m-%d %H:%M") if row["last_run_at"] else "never"
+        if row["last_status"]:
+            last += f" ({row['last_status']})"
+        table.add_row(
+            _label(row),
+            row["type"],
+            row["status"],
+            f"{row['messages']:,}",
+            f"{row['comment_count']:,}" if row["comments"] else "off",
+            last,
+            row["last_error"] or "",
+        )
+    app.stdout_console().print(table)
+
+
+@source.command("pause", context_settings=REFS)
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
+@pass_app
+def source_pause(app: App, refs: tuple[str, ...]) -> None:
+    """Stop ingesting these chats (their archive stays)."""
+    from tgparser.sources import set_status
+
+    for s in set_status(app.storage(), refs, "paused"):
+        app.info(f"paused {_label(s)}")
+
+
+@source.command("resume", context_settings=REFS)
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
+@pass_app
+def source_resume(app: App, refs: tuple[str, ...]) -> None:
+    """Ingest these chats again."""
+    from tgparser.sources import set_status
+
+    for s in set_status(app.storage(), refs, "active"):
+        app.info(f"resumed {_label(s)}")
+
+
+@source.command("remove", context_settings=REFS)
+@click.argument("refs", nargs=-1, required=True, metavar="REF...")
+@click.option(
+    "--purge", is_flag=True, help="Also delete the archived posts, comments and edit history."
+)
+@pass_app
+def source_remove(app: App, refs: tuple[str, ...], purge: bool) -> None:
+    """Stop following chats; with --purge, delete what was archived from them too."""
+    from tgparser.sources import remove_sources
+
+    for s, deleted in remove_sources(app.storage(), refs, purge=purge):
+        note = f", {deleted:,} messages deleted" if purge else " (archive kept)"
+        app.info(f"removed {_label(s)}{note}")
+
+
+def _label(source: dict[str, Any]) -> str:
+    return f"@{source['username']}" if source.get("username") else str(source["chat_id"])
+
+
+def _source_json(source: dict[str, Any]) -> dict[str, Any]:
+    hidden = {"access_hash", "linked_access_hash"}
+    return {k: v for k, v in source.items() if k not in hidden}
