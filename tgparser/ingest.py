@@ -274,45 +274,56 @@ class SourceIngest:
     # -- saving ----------------------------------------------------------------------------
 
     def _save(
-        self, messages: Sequence[Any], *, parent_post: int | None = None, **cursor: Any
+        self,
+        messages: Sequence[Any],
+        *,
+        threads: Sequence[int] | None = None,
+        thread_cursors: dict[int, int] | None = None,
+        **cursor: Any,
     ) -> None:
-        """One batch and its cursor move, in ONE transaction."""
+        """One batch and its cursor moves, in ONE transaction.
+
+        Messages of the source's own chat by default; comments when `threads` gives, for each
+        message, the channel post whose thread it belongs to. `thread_cursors` marks threads
+        whose comments are now all stored; `cursor` moves the source's marks.
+        """
         from telethon import types, utils
 
         from tgparser.telegram.mapping import message_to_record
 
         records = []
-        for message in messages:
+        for index, message in enumerate(messages):
             if isinstance(message, types.MessageEmpty):
                 continue
-            if parent_post is None:
-                records.append(
-                    message_to_record(message, chat_id=self.chat_id, is_broadcast=self.is_broadcast)
+            if threads is None:
+                record = message_to_record(
+                    message, chat_id=self.chat_id, is_broadcast=self.is_broadcast
                 )
             else:
-                records.append(
-                    message_to_record(
-                        message,
-                        chat_id=utils.get_peer_id(message.peer_id),
-                        is_broadcast=False,
-                        parent=(self.chat_id, parent_post),
-                    )
+                record = message_to_record(
+                    message,
+                    chat_id=utils.get_peer_id(message.peer_id),
+                    is_broadcast=False,
+                    parent=(self.chat_id, threads[index]),
                 )
+            records.append(record)
         with self.storage.transaction():
             saved = self.storage.upsert_messages(records)
+            for post_id, synced_max in (thread_cursors or {}).items():
+                self.storage.set_thread_cursor(self.chat_id, post_id, synced_max)
             if cursor:
                 self.storage.update_source(self.chat_id, **cursor)
             if not self.storage.refresh_lock(self.chat_id, self.owner, self.options.lock_ttl):
                 raise LockLost("lost the source lock to another run (it had expired)")
         self.source.update(cursor)
-        if parent_post is None:
-            self.fetched_ids.update(m.id for m in messages)
         r = self.result
         r.fetched += len(messages)
         r.inserted += saved.inserted
         r.updated += saved.updated
         r.edited += saved.edited
-        if parent_post is not None:
+        if threads is None:
+            self.fetched_ids.update(m.id for m in messages)
+        else:
             r.comments += saved.inserted
         self.progress.advanced(len(messages))
 
@@ -430,20 +441,39 @@ class SourceIngest:
         options = self.source.get("options") or {}
         if not self.source.get("linked_chat_id") or not options.get("comments", True):
             return
+        # Comments of many threads share a transaction: most threads hold a few comments, and
+        # a commit per thread would cost more than fetching it. A thread's cursor moves in the
+        # same commit as its last comments, so a crash makes the next run fetch the unfinished
+        # threads again (duplicates are merged), and never skips a comment.
+        pending: list[Any] = []
+        pending_threads: list[int] = []
+        finished: dict[int, int] = {}
+
+        def flush() -> None:
+            if pending or finished:
+                self._save(pending, threads=pending_threads, thread_cursors=finished)
+                pending.clear()
+                pending_threads.clear()
+                finished.clear()
+
         for post_id, reported_max, synced in self.storage.threads_to_fetch(self.chat_id):
             # Newest first: one request covers a typical thread (reverse paging costs an extra
-            # empty request per thread). The cursor moves only once the whole thread is in, so
-            # a crash midway makes the next run fetch the same comments again, never skip any.
+            # empty request per thread).
             seen = synced
             try:
-                thread = iter_thread(self.client, self.peer, post_id, above=synced)
-                async for batch in self._batches(thread):
-                    self._save(batch, parent_post=post_id)
-                    seen = max(seen, *(m.id for m in batch))
+                async for comment in iter_thread(self.client, self.peer, post_id, above=synced):
+                    pending.append(comment)
+                    pending_threads.append(post_id)
+                    seen = max(seen, comment.id)
+                    if len(pending) >= self.options.batch_size:
+                        flush()
             except errors.MsgIdInvalidError:
                 log.debug("post %s of %s has no thread any more", post_id, self.result.label)
             # max() also covers a reported newest comment that was deleted meanwhile.
-            self.storage.set_thread_cursor(self.chat_id, post_id, max(seen, reported_max))
+            finished[post_id] = max(seen, reported_max)
+            if len(finished) >= self.options.batch_size:
+                flush()
+        flush()
 
 
 def _since(source: Row) -> datetime | None:

@@ -347,17 +347,20 @@ class Storage(ABC):
         with self.transaction():
             self._lock_chats(sorted({chat_id for chat_id, _ in batch}))
             existing = self._existing_messages(list(batch))
-            to_write: list[Row] = []
+            new_rows: list[Row] = []
+            changed_rows: list[Row] = []
             versions: list[Row] = []
             for key, row in batch.items():
                 old = existing.get(key)
                 if old is None:
                     result.inserted += 1
                     row.setdefault("first_seen_at", now)
+                    new_rows.append(row)
                 elif _message_differs(old, row):
                     result.updated += 1
                     result.previous[key] = old
                     row["first_seen_at"] = old["first_seen_at"]
+                    changed_rows.append(row)
                     if old["content_hash"] != row["content_hash"]:
                         result.edited += 1
                         versions.append(
@@ -370,11 +373,14 @@ class Storage(ABC):
                     result.unchanged += 1
                     continue
                 row.setdefault("updated_at", now)
-                to_write.append(row)
-            if to_write:
+            if new_rows:
+                # Known to be absent, and no other writer of these chats can add them before
+                # this transaction ends (see _lock_chats): a plain bulk insert suffices.
+                self._insert_rows("messages", MESSAGE_COLUMNS, new_rows)
+            if changed_rows:
                 self._executemany(
                     self._upsert_sql("messages", MESSAGE_COLUMNS, ("chat_id", "message_id")),
-                    (self._encode_row("messages", r, MESSAGE_COLUMNS) for r in to_write),
+                    (self._encode_row("messages", r, MESSAGE_COLUMNS) for r in changed_rows),
                 )
             if versions:
                 self._executemany(
@@ -393,6 +399,14 @@ class Storage(ABC):
             f"WHERE chat_id = {p} AND message_id = {p}",
             (chat_id, message_id),
             "ORDER BY captured_at, content_hash",
+        )
+
+    def _insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Bulk-insert rows that do not exist yet (PostgreSQL overrides this with COPY)."""
+        marks = ", ".join([self.placeholder] * len(columns))
+        self._executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+            (self._encode_row(table, r, columns) for r in rows),
         )
 
     def _lock_chats(self, chat_ids: list[int]) -> None:  # noqa: B027 - a no-op by default
