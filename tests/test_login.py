@@ -128,3 +128,28 @@ def test_api_hash_never_printed(tg: Harness, fake: FakeTelegram) -> None:
     assert tg.env["TGPARSER_API_HASH"] not in result.stdout + result.stderr
     shown = tg.run("config", "show", "--json")
     assert tg.env["TGPARSER_API_HASH"] not in shown.stdout
+
+
+def test_credentials_given_as_flags_are_kept_for_later_commands(
+    tg: Harness, fake: FakeTelegram, isolated_home: Path
+) -> None:
+    fake.register_account(PHONE, username="ada_archive")
+    api_hash = tg.env.pop("TGPARSER_API_HASH")
+    api_id = tg.env.pop("TGPARSER_API_ID")
+    config = isolated_home / "config" / "tgparser" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('# my settings\npg_schema = "mine"')  # no trailing newline on purpose
+
+    result = tg.run(
+        "login", "--api-id", api_id, "--api-hash", api_hash, input=f"{PHONE}\n{fake.login_code}\n"
+    )
+
+    assert f"saved api_id and api_hash in {config}" in result.stderr
+    assert config.read_text() == (
+        f'# my settings\npg_schema = "mine"\napi_id = {api_id}\napi_hash = "{api_hash}"\n'
+    )
+    _assert_private(config)
+    assert json.loads(tg.run("whoami", "--json").stdout)["username"] == "ada_archive"
+    shown = json.loads(tg.run("config", "show", "--json").stdout)
+    assert shown["origins"]["api_hash"] == "file"
+    assert shown["settings"]["api_hash"] == "***"

@@ -490,3 +490,11 @@ def test_purge_removes_posts_comments_versions_and_cursors(storage: Storage) -> 
     assert storage.list_versions(CHANNEL_ID, 1) == []
     assert storage.threads_to_fetch(CHANNEL_ID) == []
     assert storage.table_counts()["thread_cursors"] == 0
+
+
+def test_new_sqlite_files_use_wal_and_large_pages(sqlite_url: str) -> None:
+    with open_storage(sqlite_url) as store:
+        assert store._query("PRAGMA page_size")[0][0] == 16_384
+        assert store._query("PRAGMA journal_mode")[0][0] == "wal"
+        assert store._query("PRAGMA foreign_keys")[0][0] == 1
+        assert store._query("PRAGMA busy_timeout")[0][0] == 30_000

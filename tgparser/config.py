@@ -10,6 +10,7 @@ same keys as the table below, e.g.::
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -170,3 +171,31 @@ def load_settings(
         values[setting.name] = value
         origins[setting.name] = origin
     return Settings(values=values, origins=origins, config_path=path, config_loaded=loaded)
+
+
+def remember_settings(values: Mapping[str, Any], path: Path | None = None) -> list[str]:
+    """Add settings the config file does not have yet; return the names added.
+
+    Lines are appended, never rewritten, so a hand-edited file keeps its comments and its
+    own values win. A file holding a secret is made readable by its owner only.
+    """
+    path = path or default_config_path()
+    current = read_config_file(path) if path.exists() else {}
+    lines = []
+    for name, value in values.items():
+        setting = SETTINGS_BY_NAME[name]
+        if value is None or name in current:
+            continue
+        # JSON string escapes are valid TOML basic-string escapes.
+        lines.append(f"{name} = {json.dumps(value) if setting.type is str else int(value)}\n")
+    if not lines:
+        return []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            f.write("\n")
+        f.writelines(lines)
+    if any(SETTINGS_BY_NAME[line.split(" ", 1)[0]].secret for line in lines):
+        path.chmod(0o600)
+    return [line.split(" ", 1)[0] for line in lines]

@@ -41,6 +41,7 @@ def login(
     settings = app.settings
     if phone and not code and not password:
         service.send_code(settings, phone)
+        _remember_credentials(app, api_id, api_hash)
         app.info(f"login code sent to {phone}: finish with `tgparser login --code CODE`")
         return
     if code or (password and service.has_pending_login()):
@@ -54,11 +55,21 @@ def login(
             ),
         )
         result = service.login(settings, prompts, password=password)
+    _remember_credentials(app, api_id, api_hash)
     user = result.user
     who = f"@{user['username']}" if user["username"] else user["name"] or str(user["id"])
     app.info(f"{'already logged in' if result.already else 'logged in'} as {who}")
     if print_session:
         click.echo(result.session)
+
+
+def _remember_credentials(app: App, api_id: int | None, api_hash: str | None) -> None:
+    """API credentials given as flags are kept in the config file for later commands."""
+    from tgparser.config import remember_settings
+
+    added = remember_settings({"api_id": api_id, "api_hash": api_hash}, app.settings.config_path)
+    if added:
+        app.info(f"saved {' and '.join(added)} in {app.settings.config_path}")
 
 
 @click.command()

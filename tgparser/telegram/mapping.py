@@ -134,10 +134,13 @@ def content_hash(text: str, entities: list | None, media: dict | None) -> str:
         "entities": entities or [],
         "media": _media_identity(media),
     }
-    blob = json.dumps(
-        payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+# Built once: json.dumps() with options constructs a new encoder on every call.
+_canonical_json = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
 
 
 def message_to_record(
