@@ -483,3 +483,27 @@ def test_two_ingest_processes_at_once_one_works_one_skips(
     with tg.storage() as store:
         (run,) = store.list_runs()  # only the working process recorded a run
         assert store.get_lock(run["chat_id"]) is None
+
+
+def test_a_run_that_lost_its_lock_stops_without_writing_more(tg: Harness) -> None:
+    ch = _channel(tg, posts=300)
+    tg.run("source", "add", "@expertnews")
+    pages = 0
+
+    def take_over_after_first_page(request: object) -> None:
+        nonlocal pages
+        if isinstance(request, GetHistory) and request.limit > 1:
+            pages += 1
+            if pages == 2:  # our lock "expired" and another run took the source over
+                with tg.storage() as store:
+                    store._execute(
+                        f"UPDATE source_locks SET owner = 'other-run' WHERE chat_id = {_id(ch)}"
+                    )
+
+    tg.fake.add_hook(take_over_after_first_page)
+    result = tg.ingest(expect=1)["@expertnews"]
+    assert result["status"] == "failed"
+    assert result["error"] == "lost the source lock to another run (it had expired)"
+    assert tg.ids(_id(ch)) == list(range(201, 301))  # only the batch committed before
+    with tg.storage() as store:
+        assert store.get_lock(_id(ch))["owner"] == "other-run"  # theirs, left alone

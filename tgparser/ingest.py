@@ -48,6 +48,11 @@ class IngestOptions:
     takeout: bool = False  # backfill through a takeout session (friendlier limits)
     lock_ttl: timedelta = timedelta(minutes=10)  # refreshed at every commit
 
+    @property
+    def effective_lock_ttl(self) -> timedelta:
+        """Long enough to outlast a FloodWait that Telethon sleeps through between commits."""
+        return max(self.lock_ttl, timedelta(seconds=2 * self.max_flood_wait + 60))
+
 
 @dataclass
 class SourceResult:
@@ -168,7 +173,7 @@ async def _ingest(
                     not_before=not_before,
                     error=f"deferred by a FloodWait until {not_before:%Y-%m-%d %H:%M:%S} UTC",
                 )
-            elif not storage.acquire_lock(source["chat_id"], owner, options.lock_ttl):
+            elif not storage.acquire_lock(source["chat_id"], owner, options.effective_lock_ttl):
                 result = SourceResult(
                     label,
                     source["chat_id"],
@@ -313,8 +318,7 @@ class SourceIngest:
                 self.storage.set_thread_cursor(self.chat_id, post_id, synced_max)
             if cursor:
                 self.storage.update_source(self.chat_id, **cursor)
-            if not self.storage.refresh_lock(self.chat_id, self.owner, self.options.lock_ttl):
-                raise LockLost("lost the source lock to another run (it had expired)")
+            self._keep_lock()
         self.source.update(cursor)
         r = self.result
         r.fetched += len(messages)
@@ -326,6 +330,11 @@ class SourceIngest:
         else:
             r.comments += saved.inserted
         self.progress.advanced(len(messages))
+
+    def _keep_lock(self) -> None:
+        ttl = self.options.effective_lock_ttl
+        if not self.storage.refresh_lock(self.chat_id, self.owner, ttl):
+            raise LockLost("lost the source lock to another run (it had expired)")
 
     async def _batches(self, messages: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
         batch: list[Any] = []
@@ -431,6 +440,7 @@ class SourceIngest:
             chunk = ids[start : start + PAGE]
             counters = await fetch_counters(self.client, self.peer, chunk)
             self.storage.update_counters(self.chat_id, counters)
+            self._keep_lock()
             self.progress.advanced(0)
 
     async def _comments(self) -> None:
