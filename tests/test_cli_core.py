@@ -315,3 +315,10 @@ def test_verbose_shows_the_traceback() -> None:
     assert out.returncode != 0
     assert "Traceback" in out.stderr
     assert "unsupported database URL scheme" in out.stderr
+
+
+def test_password_in_a_malformed_url_is_not_echoed() -> None:
+    result = run("--db", "postgresql://u:se%zzcret@localhost/db", "db", "status")
+    assert result.exit_code != 0
+    assert "se%zzcret" not in result.stderr and "zzcret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -173,3 +173,32 @@ def test_database_shared_with_another_application_works(pg_url: str, pg_server: 
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM public.customers").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM billing.sources").fetchone() == (0,)
+
+
+def test_a_refused_sqlite_file_is_left_exactly_as_it_was(tmp_path) -> None:
+    path = tmp_path / "other_app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with open_storage(str(path)) as store, pytest.raises(MigrationError):
+        store.status()
+    assert path.read_bytes() == before  # not even switched to WAL
+    assert not path.with_name("other_app.db-wal").exists()
+
+
+def test_a_schema_prepared_by_an_admin_is_enough(pg_server: PGServer, pg_url: str) -> None:
+    # The role may not create schemas in this database; the admin made one for it.
+    if pg_server.cluster is None:
+        pytest.skip("needs the test cluster's trust authentication for a new role")
+    pg_server.admin("DROP ROLE IF EXISTS tg_limited; CREATE ROLE tg_limited LOGIN")
+    pg_server.admin("CREATE SCHEMA tgparser AUTHORIZATION tg_limited", pg_url)
+    limited_url = pg_url.replace("postgresql://postgres@", "postgresql://tg_limited@")
+    try:
+        with open_storage(limited_url) as store:
+            assert [m.version for m in store.migrate()] == list(range(1, LATEST + 1))
+            assert store.schema_state().pending == []
+    finally:
+        pg_server.admin("DROP SCHEMA tgparser CASCADE", pg_url)
+        pg_server.admin("DROP ROLE tg_limited")

@@ -485,7 +485,7 @@ def test_purge_removes_posts_comments_versions_and_cursors(storage: Storage) -> 
     )
     storage.upsert_messages([make_message(1, text="edited")])
     storage.set_thread_cursor(CHANNEL_ID, 1, 9)
-    assert storage.purge_source_data(CHANNEL_ID, group) == 2
+    assert storage.purge_source_data(CHANNEL_ID) == 2
     assert storage.count_messages() == 1
     assert storage.list_versions(CHANNEL_ID, 1) == []
     assert storage.threads_to_fetch(CHANNEL_ID) == []
@@ -498,3 +498,93 @@ def test_new_sqlite_files_use_wal_and_large_pages(sqlite_url: str) -> None:
         assert store._query("PRAGMA journal_mode")[0][0] == "wal"
         assert store._query("PRAGMA foreign_keys")[0][0] == 1
         assert store._query("PRAGMA busy_timeout")[0][0] == 30_000
+
+
+def test_nul_characters_are_stored_the_same_on_both_backends(storage: Storage) -> None:
+    # PostgreSQL cannot store U+0000 in text or jsonb: both backends replace it with U+FFFD,
+    # and a literal backslash-u0000 written by a user stays as it is.
+    storage.upsert_messages(
+        [make_message(1, text="a\x00b", raw={"message": "a\x00b", "literal": "\\u0000"})]
+    )
+    got = storage.get_message(CHANNEL_ID, 1)
+    assert got["text"] == "a\ufffdb"
+    assert got["raw"] == {"message": "a\ufffdb", "literal": "\\u0000"}
+
+
+def test_a_stream_left_early_keeps_what_the_reader_wrote(storage: Storage) -> None:
+    storage.upsert_messages([make_message(i) for i in range(1, 6)])
+    for row in storage.iter_messages(batch_size=2):
+        storage.upsert_messages([make_message(row["message_id"] + 100)])
+        with storage.transaction():
+            storage.upsert_messages([make_message(row["message_id"] + 200)])
+        if row["message_id"] == 2:
+            break
+    assert storage.message_ids(CHANNEL_ID) == [1, 2, 3, 4, 5, 101, 102, 201, 202]
+
+
+def test_a_comment_stays_linked_when_its_group_is_ingested_as_a_source(storage: Storage) -> None:
+    group = -1002
+    comment = make_message(
+        9, chat_id=group, kind="comment", parent_chat_id=CHANNEL_ID, parent_message_id=1
+    )
+    storage.upsert_messages([comment])
+    # The same message seen in the group's own history: no parent known there.
+    as_group_message = {
+        **comment,
+        "kind": "message",
+        "parent_chat_id": None,
+        "parent_message_id": None,
+        "views": 5,
+    }
+    result = storage.upsert_messages([as_group_message])
+    assert result.updated == 1  # the views changed; the link did not
+    got = storage.get_message(group, 9)
+    assert (got["kind"], got["parent_chat_id"], got["parent_message_id"]) == (
+        "comment",
+        CHANNEL_ID,
+        1,
+    )
+    assert got["views"] == 5
+
+
+def test_purge_keeps_a_followed_groups_own_messages(storage: Storage) -> None:
+    group = -1002
+    storage.upsert_messages(
+        [
+            make_message(1),
+            make_message(
+                9, chat_id=group, kind="comment", parent_chat_id=CHANNEL_ID, parent_message_id=1
+            ),
+            make_message(10, chat_id=group, kind="message"),
+        ]
+    )
+    storage.upsert_messages([make_message(10, chat_id=group, kind="message", text="edited")])
+    assert storage.purge_source_data(CHANNEL_ID) == 2
+    assert storage.message_ids(group) == [10]
+    assert [v["text"] for v in storage.list_versions(group, 10)] == ["post number 10"]
+
+
+def test_interrupted_runs_are_closed(storage: Storage) -> None:
+    storage.upsert_source(make_source())
+    crashed = storage.start_run(CHANNEL_ID)
+    assert storage.close_interrupted_runs(CHANNEL_ID) == 1
+    (run,) = storage.list_runs()
+    assert run["id"] == crashed
+    assert run["status"] == "failed"
+    assert run["error"].startswith("interrupted")
+    assert run["finished_at"] is not None
+
+
+def _ensure_schema(url: str) -> int:
+    with open_storage(url) as store:
+        store.ensure_schema()
+        return store.schema_state().version
+
+
+def test_processes_racing_to_create_a_fresh_schema(db_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        versions = pool.map(_ensure_schema, [db_url] * 4)
+    assert versions == [latest_version("sqlite")] * 4
+    with open_storage(db_url) as store:
+        assert store.table_counts()["schema_migrations"] == latest_version(store.dialect)

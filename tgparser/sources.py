@@ -176,11 +176,7 @@ def remove_sources(storage: Storage, refs: Sequence[str], *, purge: bool) -> lis
     removed = []
     with storage.transaction():
         for source in sources:
-            deleted = (
-                storage.purge_source_data(source["chat_id"], source["linked_chat_id"])
-                if purge
-                else 0
-            )
+            deleted = storage.purge_source_data(source["chat_id"]) if purge else 0
             storage.delete_source(source["chat_id"])
             removed.append((source, deleted))
     return removed

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import socket
 import statistics
 import time
@@ -49,9 +50,28 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def clean_text(value: str) -> str:
+    """Text as both backends can store it: PostgreSQL refuses NUL characters, so U+0000
+    becomes U+FFFD (the replacement character) on either backend."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def json_text(value: Any) -> str:
+    """Compact UTF-8 JSON, with NUL characters in strings replaced as in `clean_text`."""
+    text = _json_encode(value)
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+# Built once: json.dumps() with options constructs a new encoder on every call.
+_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _normalise_json(value: Any) -> Any:
     # What a JSON column hands back: tuples become lists, keys become strings.
-    return None if value is None else json.loads(json.dumps(value, ensure_ascii=False))
+    return None if value is None else json.loads(json_text(value))
 
 
 @dataclass
@@ -136,8 +156,9 @@ class Storage(ABC):
     def _applied_migrations(self) -> list[mig.AppliedMigration]: ...
 
     @abstractmethod
-    def _apply_migration(self, migration: mig.Migration) -> None:
-        """Run one migration file and record it, in one transaction."""
+    def _apply_migration(self, migration: mig.Migration) -> bool:
+        """Run one migration file and record it, in one transaction, under a lock; False when
+        another process had applied it by the time the lock was ours."""
 
     @abstractmethod
     def server_version(self) -> str: ...
@@ -165,10 +186,10 @@ class Storage(ABC):
     def migrate(self, *, dry_run: bool = False) -> list[mig.Migration]:
         """Apply pending migrations in order, each in its own transaction; return them."""
         pending = self.schema_state().pending
-        if not dry_run:
-            for migration in pending:
-                self._apply_migration(migration)
-        return pending
+        if dry_run:
+            return pending
+        # A migration another process applied meanwhile is skipped, not applied twice.
+        return [m for m in pending if self._apply_migration(m)]
 
     def ensure_schema(self) -> None:
         """What every command that reads or writes archive data calls first.
@@ -237,10 +258,10 @@ class Storage(ABC):
     def _converted_columns(
         self, table: str, columns: tuple[str, ...]
     ) -> list[tuple[int, ColumnType]]:
-        """Positions whose values need converting: ints and texts pass through as they are,
-        which saves a call per column on the hot path (every ingested message)."""
+        """Positions whose values need converting: ints pass through as they are, which saves
+        a call per column on the hot path (every ingested message)."""
         types = TABLE_COLUMNS[table]
-        return [(i, types[c]) for i, c in enumerate(columns) if types[c] not in ("int", "text")]
+        return [(i, types[c]) for i, c in enumerate(columns) if types[c] != "int"]
 
     def _decode_row(self, table: str, columns: Sequence[str], values: Sequence[Any]) -> Row:
         types = TABLE_COLUMNS[table]
@@ -352,6 +373,8 @@ class Storage(ABC):
             versions: list[Row] = []
             for key, row in batch.items():
                 old = existing.get(key)
+                if old is not None and old["parent_chat_id"] is not None:
+                    _keep_comment_link(old, row)
                 if old is None:
                     result.inserted += 1
                     row.setdefault("first_seen_at", now)
@@ -563,7 +586,7 @@ class Storage(ABC):
         it), or when its holder was a process on this machine that no longer exists (a crashed
         or killed run), so a crash never blocks a source for longer than `ttl`.
         """
-        host, pid, now = socket.gethostname(), os.getpid(), utcnow()
+        host, pid, now = host_identity(), os.getpid(), utcnow()
         p = self.placeholder
         with self.transaction():
             self._lock_chats([chat_id])  # two runs must not both see the lock as free
@@ -687,19 +710,44 @@ class Storage(ABC):
             (parent_chat_id,),
         )[0][0]
 
-    def purge_source_data(self, chat_id: int, linked_chat_id: int | None = None) -> int:
-        """Delete a source's messages, its comments, edit history and thread cursors."""
+    def purge_source_data(self, chat_id: int) -> int:
+        """Delete a source's messages, the comments on its posts (wherever they live), their
+        edit history and thread cursors. Other messages of its discussion group stay: the
+        group may be followed on its own."""
         p = self.placeholder
-        chats = [chat_id] + ([linked_chat_id] if linked_chat_id else [])
-        marks = ", ".join([p] * len(chats))
         with self.transaction():
             removed = self._execute(
-                f"DELETE FROM messages WHERE chat_id IN ({marks}) OR parent_chat_id = {p}",
-                (*chats, chat_id),
+                f"DELETE FROM messages WHERE chat_id = {p} OR parent_chat_id = {p}",
+                (chat_id, chat_id),
             )
-            self._execute(f"DELETE FROM message_versions WHERE chat_id IN ({marks})", chats)
+            self._execute(
+                "DELETE FROM message_versions WHERE NOT EXISTS (SELECT 1 FROM messages m "
+                "WHERE m.chat_id = message_versions.chat_id "
+                "AND m.message_id = message_versions.message_id)"
+            )
             self._execute(f"DELETE FROM thread_cursors WHERE chat_id = {p}", (chat_id,))
         return removed
+
+    def close_interrupted_runs(self, chat_id: int) -> int:
+        """Mark runs of a source still 'running' as failed: called by the holder of its lock,
+        so no live process is running them (they crashed or were killed)."""
+        p = self.placeholder
+        return self._execute(
+            f"UPDATE ingest_runs SET status = 'failed', finished_at = {p}, "
+            f"error = 'interrupted: the process stopped before the run ended' "
+            f"WHERE chat_id = {p} AND status = 'running'",
+            (self._encode("timestamp", utcnow()), chat_id),
+        )
+
+
+def host_identity() -> str:
+    """Which machine (and PID namespace) a process id belongs to. Containers sharing a hostname
+    have separate PID namespaces; a pid seen from another one says nothing about liveness."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/pidns:{namespace}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -710,6 +758,16 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # exists, owned by someone else
     return True
+
+
+def _keep_comment_link(old: Row, row: Row) -> None:
+    """A comment stays a comment of its channel post when its discussion group is ingested as
+    a source of its own: history of the group does not know which post a message belongs to."""
+    if row.get("parent_chat_id") is None:
+        row["parent_chat_id"] = old["parent_chat_id"]
+        row["parent_message_id"] = old["parent_message_id"]
+        if row["kind"] == "message":
+            row["kind"] = "comment"
 
 
 def _check_columns(table: str, row: Row) -> None:

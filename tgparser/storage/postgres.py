@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql as pgsql
@@ -19,7 +20,14 @@ from psycopg.types.json import Jsonb
 
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
-from tgparser.storage.base import MESSAGE_COLUMNS, Row, Storage, as_utc
+from tgparser.storage.base import (
+    MESSAGE_COLUMNS,
+    Row,
+    Storage,
+    as_utc,
+    clean_text,
+    json_text,
+)
 from tgparser.storage.columns import ColumnType
 from tgparser.storage.urls import DatabaseURL
 
@@ -41,6 +49,17 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _without_password(text: str, url: str) -> str:
+    """libpq quotes bits of a bad URL in its errors, the password included: cut it out."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(secret, "***")
+    return text
+
+
 class PostgresStorage(Storage):
     dialect = "postgresql"
     placeholder = "%s"
@@ -60,9 +79,11 @@ class PostgresStorage(Storage):
                 application_name="tgparser",
             )
         except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
-            raise StorageError(f"bad database URL {url.masked}: {one_line(exc)}") from None
+            reason = _without_password(one_line(exc), url.url)
+            raise StorageError(f"bad database URL {url.masked}: {reason}") from None
         except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to {url.masked}: {one_line(exc)}") from None
+            reason = _without_password(one_line(exc), url.url)
+            raise StorageError(f"cannot connect to {url.masked}: {reason}") from None
         # UTC sessions: timestamptz values come back in UTC, whatever the server's zone.
         self._execute("SET TIME ZONE 'UTC'")
         self._execute(
@@ -120,16 +141,12 @@ class PostgresStorage(Storage):
             try:
                 cur.execute(sql, params or None)
                 yield from cur
+            except GeneratorExit:
+                # The reader stopped early. Leave normally, so the stream's transaction commits:
+                # what the reader wrote meanwhile is kept, not rolled back with the stream.
+                return
             except psycopg.Error as exc:
                 raise self._error(exc) from exc
-
-    def _lock_chats(self, chat_ids: list[int]) -> None:
-        # Transaction-scoped advisory locks, taken in sorted order so writers cannot deadlock;
-        # the first key is tgparser's own namespace, away from other applications' locks.
-        for chat_id in chat_ids:
-            self._execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, _int32(chat_id))
-            )
 
     def _insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         # COPY streams the rows in one operation: about 30% cheaper than a pipelined
@@ -157,10 +174,12 @@ class PostgresStorage(Storage):
     def _encode(self, kind: ColumnType, value: Any) -> Any:
         if value is None:
             return None
+        if kind == "text":
+            return clean_text(value)
         if kind == "timestamp":
             return as_utc(value)
         if kind == "json":
-            return Jsonb(value)
+            return Jsonb(value, dumps=json_text)
         if kind == "bool":
             return bool(value)
         return value
@@ -193,16 +212,33 @@ class PostgresStorage(Storage):
             ) from None
         return [mig.AppliedMigration(v, n, c, as_utc(a)) for v, n, c, a in rows]
 
-    def _apply_migration(self, migration: mig.Migration) -> None:
+    def _apply_migration(self, migration: mig.Migration) -> bool:
         schema = pgsql.Identifier(self.schema).as_string(self.conn)
         try:
             with self.conn.transaction():
-                self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                # Serialise migrators of this database, then look again: a file another
+                # process applied meanwhile is skipped, not applied twice.
+                self.conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, 0)", (ADVISORY_LOCK_NAMESPACE + 1,)
+                )
+                # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema
+                # exists: a role given a ready-made schema has no such right.
+                exists = self.conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+                ).fetchone()
+                if not exists:
+                    self.conn.execute(f"CREATE SCHEMA {schema}")
                 self.conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {mig.MIGRATIONS_TABLE} ("
                     "version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, "
                     "applied_at timestamptz NOT NULL DEFAULT now())"
                 )
+                done = self.conn.execute(
+                    f"SELECT 1 FROM {mig.MIGRATIONS_TABLE} WHERE version = %s",
+                    (migration.version,),
+                ).fetchone()
+                if done:
+                    return False
                 self.conn.execute(migration.sql)
                 self.conn.execute(
                     f"INSERT INTO {mig.MIGRATIONS_TABLE} (version, name, checksum) "
@@ -211,6 +247,7 @@ class PostgresStorage(Storage):
                 )
         except psycopg.Error as exc:
             raise MigrationError(f"migration {migration.filename} failed: {one_line(exc)}") from exc
+        return True
 
     def server_version(self) -> str:
         return self._query("SHOW server_version")[0][0]

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
-from tgparser.storage.base import Storage, as_utc, utcnow
+from tgparser.storage.base import Storage, as_utc, clean_text, json_text, utcnow
 from tgparser.storage.columns import ColumnType
 from tgparser.storage.urls import DatabaseURL
 
@@ -29,10 +29,6 @@ BUSY_TIMEOUT_MS = 30_000  # a second writer (an overlapping cron run) waits inst
 def format_timestamp(value: datetime) -> str:
     # isoformat is C and twice as fast as strftime; in UTC it always ends in "+00:00".
     return as_utc(value).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-# One encoder for all: json.dumps() with options builds a new JSONEncoder on every call.
-_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -76,7 +72,14 @@ class SQLiteStorage(Storage):
                     self.conn.execute(statement)
             raise
         self._depth -= 1
-        self._run_sql(commit)
+        try:
+            self._run_sql(commit)
+        except StorageError:
+            # A failed COMMIT (disk full, I/O error) leaves the transaction open; close it so
+            # the connection stays usable.
+            if self._depth == 0 and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def _run_sql(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
@@ -106,10 +109,12 @@ class SQLiteStorage(Storage):
     def _encode(self, kind: ColumnType, value: Any) -> Any:
         if value is None:
             return None
+        if kind == "text":
+            return clean_text(value)
         if kind == "timestamp":
             return format_timestamp(value)
         if kind == "json":
-            return _json_encode(value)
+            return json_text(value)
         if kind == "bool":
             return 1 if value else 0
         return value
@@ -143,26 +148,35 @@ class SQLiteStorage(Storage):
             ) from None
         return [mig.AppliedMigration(v, n, c, parse_timestamp(a)) for v, n, c, a in rows]
 
-    def _apply_migration(self, migration: mig.Migration) -> None:
+    def _apply_migration(self, migration: mig.Migration) -> bool:
+        conn = self.conn
         try:
-            # executescript runs many statements but commits first and takes no parameters, so
-            # the transaction is opened inside the script and the record written after it.
-            self.conn.executescript(
-                "BEGIN IMMEDIATE;\n"
-                f"CREATE TABLE IF NOT EXISTS {mig.MIGRATIONS_TABLE} (\n"
-                "  version INTEGER PRIMARY KEY, name TEXT NOT NULL,\n"
-                "  checksum TEXT NOT NULL, applied_at TEXT NOT NULL);\n" + migration.sql
+            # The write lock first, then a second look: two processes migrating a fresh file at
+            # once apply each file once (the second finds it done and skips it).
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {mig.MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            self.conn.execute(
+            done = conn.execute(
+                f"SELECT 1 FROM {mig.MIGRATIONS_TABLE} WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if done:
+                conn.execute("COMMIT")
+                return False
+            for statement in split_statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
                 f"INSERT INTO {mig.MIGRATIONS_TABLE} (version, name, checksum, applied_at) "
                 "VALUES (?, ?, ?, ?)",
                 (migration.version, migration.name, migration.checksum, format_timestamp(utcnow())),
             )
-            self.conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise MigrationError(f"migration {migration.filename} failed: {exc}") from exc
+        return True
 
     def server_version(self) -> str:
         return sqlite3.sqlite_version
@@ -175,6 +189,25 @@ class SQLiteStorage(Storage):
 
     def _namespace_name(self) -> str:
         return f"the SQLite file {self.path}"
+
+
+def split_statements(script: str) -> list[str]:
+    """The statements of an SQL script, so they can run inside our own transaction
+    (executescript would commit first). sqlite3.complete_statement knows about strings,
+    comments and trigger bodies."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer)
+            buffer = ""
+    rest = "\n".join(
+        line for line in buffer.splitlines() if line.strip() and not line.strip().startswith("--")
+    )
+    if rest:
+        statements.append(buffer)  # incomplete: let SQLite say what is wrong with it
+    return statements
 
 
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
@@ -199,11 +232,20 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         # Reading the schema is the first thing that fails on a file that is not SQLite.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
-            # A new file: messages are 1-4 KB each (text plus raw JSON), which 16 KiB pages
-            # hold with less overflow; ingest writes about 25% faster than with 4 KiB.
+        new_file = conn.execute("PRAGMA page_count").fetchone()[0] == 0
+        if new_file:
+            # Messages are 1-4 KB each (text plus raw JSON), which 16 KiB pages hold with less
+            # overflow: ingest writes about 25% faster than with 4 KiB.
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        ours = (
+            new_file
+            or conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (mig.MIGRATIONS_TABLE,),
+            ).fetchone()
+        )
+        # Switching to WAL changes the file: never do it to a file tgparser may refuse.
+        if ours and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints
     except sqlite3.DatabaseError as exc:
