@@ -172,8 +172,12 @@ class Storage(ABC):
     def schema_state(self) -> SchemaState:
         """Applied and pending migrations. Raises `MigrationError` for a database tgparser must
         not touch: foreign tables, a changed migration, or a newer schema."""
+        # Tables first, then the record of migrations: a migration commits its tables and its
+        # record together, so whatever tables we saw, their record is visible by the second
+        # read, even while another process is migrating.
+        tables = self.existing_tables()
         applied = self._applied_migrations()
-        foreign = mig.foreign_tables(self.existing_tables(), applied, self.dialect)
+        foreign = mig.foreign_tables(tables, applied, self.dialect)
         if foreign:
             raise MigrationError(
                 f"{self._namespace_name()} holds tables tgparser did not create "
