@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -588,3 +589,27 @@ def test_processes_racing_to_create_a_fresh_schema(db_url: str) -> None:
     assert versions == [latest_version("sqlite")] * 4
     with open_storage(db_url) as store:
         assert store.table_counts()["schema_migrations"] == latest_version(store.dialect)
+
+
+def test_lock_decisions_wait_for_a_writer_of_the_same_chat(storage: Storage, db_url: str) -> None:
+    """Two runs must never both see a source's lock as free: the check waits for any open
+    transaction that writes the same chat (the write lock on SQLite, an advisory lock on
+    PostgreSQL). Without that wait, both overlapping cron runs would work the source."""
+    storage.upsert_source(make_source())
+    ttl = timedelta(minutes=5)
+    outcome: dict[str, bool] = {}
+
+    def other_run() -> None:
+        with open_storage(db_url) as other:
+            outcome["acquired"] = other.acquire_lock(CHANNEL_ID, "other-run", ttl)
+
+    with storage.transaction():
+        storage._lock_chats([CHANNEL_ID])  # as upsert_messages and acquire_lock do
+        thread = threading.Thread(target=other_run)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "the other run decided without waiting"
+        assert storage.acquire_lock(CHANNEL_ID, "this-run", ttl)
+    thread.join(30)
+    assert outcome == {"acquired": False}
+    assert storage.get_lock(CHANNEL_ID)["owner"] == "this-run"

@@ -148,6 +148,14 @@ class PostgresStorage(Storage):
             except psycopg.Error as exc:
                 raise self._error(exc) from exc
 
+    def _lock_chats(self, chat_ids: list[int]) -> None:
+        # Transaction-scoped advisory locks, taken in sorted order so writers cannot deadlock;
+        # the first key is tgparser's own namespace, away from other applications' locks.
+        for chat_id in chat_ids:
+            self._execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, _int32(chat_id))
+            )
+
     def _insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         # COPY streams the rows in one operation: about 30% cheaper than a pipelined
         # executemany of INSERTs, server time included.
