@@ -135,24 +135,61 @@ def test_backfill_resumes_where_an_interrupted_run_stopped(tg: Harness) -> None:
     assert tg.source(_id(ch))["backfill_done"] is True
 
 
-def test_crash_mid_batch_then_rerun_leaves_no_gap_and_no_duplicate(tg: Harness) -> None:
+def test_telegram_failing_mid_batch_keeps_what_arrived_and_a_rerun_completes(
+    tg: Harness,
+) -> None:
     ch = _channel(tg, posts=100)
     tg.run("source", "add", "@expertnews")
     tg.ingest()
     for i in range(260):
         tg.fake.post(ch, f"burst {i}")
-    # Batches of 150 span two pages of 100: the crash hits the second batch half-fetched.
-    tg.fake.fail_next(GetHistory, RuntimeError("injected crash"), after=3)
+    # Batches of 150 span two pages of 100: the third page fails with the second batch half
+    # full. The 50 messages already received are complete up to there, so they are kept.
+    tg.fake.fail_next(GetHistory, RuntimeError("injected network failure"), after=3)
 
     failed = tg.ingest("--batch-size", "150", expect=1)["@expertnews"]
 
     assert failed["status"] == "failed"
-    assert failed["inserted"] == 150  # the first batch committed; the one in flight did not
-    assert tg.ids(_id(ch)) == list(range(1, 251))
-    assert tg.source(_id(ch))["high_water_id"] == 250
+    assert failed["inserted"] == 200
+    assert tg.ids(_id(ch)) == list(range(1, 301))
+    assert tg.source(_id(ch))["high_water_id"] == 300
 
     tg.fake.clear_faults()
     tg.ingest("--batch-size", "150")
+    assert tg.ids(_id(ch)) == list(range(1, 361))
+
+
+def test_crash_inside_a_batch_commit_then_rerun_leaves_no_gap_and_no_duplicate(
+    tg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tgparser.storage.base import Storage
+
+    ch = _channel(tg, posts=100)
+    tg.run("source", "add", "@expertnews")
+    tg.ingest()
+    for i in range(260):
+        tg.fake.post(ch, f"burst {i}")
+    moves = 0
+    update_source = Storage.update_source
+
+    def crash_on_second_cursor_move(self: Storage, chat_id: int, **changes: object) -> bool:
+        nonlocal moves
+        if "high_water_id" in changes:
+            moves += 1
+            if moves == 2:  # the messages of this batch are written, the cursor not yet
+                raise RuntimeError("process killed mid-commit")
+        return update_source(self, chat_id, **changes)
+
+    monkeypatch.setattr(Storage, "update_source", crash_on_second_cursor_move)
+    failed = tg.ingest(expect=1)["@expertnews"]
+
+    assert failed["status"] == "failed"
+    assert failed["inserted"] == 100  # the second batch went with its transaction
+    assert tg.ids(_id(ch)) == list(range(1, 201))
+    assert tg.source(_id(ch))["high_water_id"] == 200
+
+    monkeypatch.setattr(Storage, "update_source", update_source)
+    tg.ingest()
     assert tg.ids(_id(ch)) == list(range(1, 361))
     with tg.storage() as store:
         assert store.count_messages(chat_id=_id(ch)) == 360

@@ -188,6 +188,7 @@ def test_channel_post_all_fields():
         "fwd_from_id": None,
         "fwd_from_name": None,
         "fwd_from_message_id": None,
+        "fwd_post_author": None,
         "fwd_date": None,
         "grouped_id": BIG_ID,
         "action": None,
@@ -389,6 +390,7 @@ def test_forward_header():
     assert rec["fwd_from_id"] == -1003333333333
     assert rec["fwd_from_name"] is None
     assert rec["fwd_from_message_id"] == 321
+    assert rec["fwd_post_author"] == "Bob"
     assert rec["fwd_date"] == datetime(2023, 12, 31, 23, 59, tzinfo=UTC)
 
 
@@ -398,6 +400,7 @@ def test_forward_from_hidden_user():
     assert rec["fwd_from_id"] is None
     assert rec["fwd_from_name"] == "Hidden Person"
     assert rec["fwd_from_message_id"] is None
+    assert rec["fwd_post_author"] is None
     assert rec["fwd_date"] == DATE
 
 

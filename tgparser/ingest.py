@@ -68,6 +68,7 @@ class SourceResult:
     comments: int = 0
     phases: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
     not_before: datetime | None = None
     run_id: int | None = None
 
@@ -155,7 +156,7 @@ async def _ingest(
     progress: Progress,
     results: list[SourceResult],
 ) -> IngestSummary:
-    from tgparser.telegram import client as tg
+    from tgparser.telegram.client import open_client
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     client = None
@@ -182,16 +183,9 @@ async def _ingest(
                 )
             else:
                 try:
-                    if client is None:
-                        session = tg.stored_session(settings)
-                        if not session:
-                            raise tg.NotLoggedIn(
-                                "not logged in to Telegram: run `tgparser login` first"
-                            )
-                        client = tg.make_client(
-                            settings, session, flood_sleep=options.max_flood_wait
-                        )
-                        await tg.connect_authorized(client)
+                    storage.close_interrupted_runs(source["chat_id"])
+                    if client is None:  # connect only when a source needs Telegram
+                        client = await open_client(settings, flood_sleep=options.max_flood_wait)
                     result = await SourceIngest(
                         storage, client, source, options, progress, owner
                     ).run()
@@ -232,7 +226,7 @@ class SourceIngest:
         self.fetched_ids: set[int] = set()  # this chat's messages fetched by this run
 
     async def run(self) -> SourceResult:
-        from telethon import errors
+        from tgparser.telegram.fetch import Deferred
 
         result = self.result
         result.run_id = self.storage.start_run(self.chat_id)
@@ -243,13 +237,12 @@ class SourceIngest:
                 await getattr(self, f"_{phase}")()
                 result.phases[phase] = result.fetched - before
             self.storage.update_source(self.chat_id, not_before=None)
-        except errors.FloodError as exc:
-            seconds = int(getattr(exc, "seconds", 0) or 60)
+        except Deferred as exc:
             result.status = "deferred"
-            result.not_before = utcnow() + timedelta(seconds=seconds)
+            result.not_before = utcnow() + timedelta(seconds=exc.seconds)
             result.error = (
-                f"Telegram asked to wait {seconds} s (over the "
-                f"{self.options.max_flood_wait} s cap); deferred"
+                f"{exc} (over the {self.options.max_flood_wait} s cap); deferred until "
+                f"{result.not_before:%Y-%m-%d %H:%M:%S} UTC"
             )
             self.storage.update_source(self.chat_id, not_before=result.not_before)
         except BaseException as exc:
@@ -292,26 +285,11 @@ class SourceIngest:
         message, the channel post whose thread it belongs to. `thread_cursors` marks threads
         whose comments are now all stored; `cursor` moves the source's marks.
         """
-        from telethon import types, utils
+        from tgparser.telegram.mapping import records_for
 
-        from tgparser.telegram.mapping import message_to_record
-
-        records = []
-        for index, message in enumerate(messages):
-            if isinstance(message, types.MessageEmpty):
-                continue
-            if threads is None:
-                record = message_to_record(
-                    message, chat_id=self.chat_id, is_broadcast=self.is_broadcast
-                )
-            else:
-                record = message_to_record(
-                    message,
-                    chat_id=utils.get_peer_id(message.peer_id),
-                    is_broadcast=False,
-                    parent=(self.chat_id, threads[index]),
-                )
-            records.append(record)
+        records = records_for(
+            messages, chat_id=self.chat_id, is_broadcast=self.is_broadcast, threads=threads
+        )
         with self.storage.transaction():
             saved = self.storage.upsert_messages(records)
             for post_id, synced_max in (thread_cursors or {}).items():
@@ -337,12 +315,20 @@ class SourceIngest:
             raise LockLost("lost the source lock to another run (it had expired)")
 
     async def _batches(self, messages: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
+        """Group messages into batches. When Telegram fails mid-batch (a FloodWait over the
+        cap, a dropped connection), the messages already received are still handed out, so
+        they are committed before the error goes on: they are complete up to that point."""
         batch: list[Any] = []
-        async for message in messages:
-            batch.append(message)
-            if len(batch) >= self.options.batch_size:
+        try:
+            async for message in messages:
+                batch.append(message)
+                if len(batch) >= self.options.batch_size:
+                    yield batch
+                    batch = []
+        except Exception:
+            if batch:
                 yield batch
-                batch = []
+            raise
         if batch:
             yield batch
 
@@ -374,9 +360,9 @@ class SourceIngest:
             self._mark_backfilled()
             return
         if self.options.takeout:
-            async with self.client.takeout(
-                finalize=True, channels=True, megagroups=True
-            ) as takeout:
+            from tgparser.telegram.fetch import open_takeout
+
+            async with open_takeout(self.client) as takeout:
                 await self._backfill_from(takeout, start, floor)
         else:
             await self._backfill_from(self.client, start, floor)
@@ -444,9 +430,7 @@ class SourceIngest:
             self.progress.advanced(0)
 
     async def _comments(self) -> None:
-        from telethon import errors
-
-        from tgparser.telegram.fetch import iter_thread
+        from tgparser.telegram.fetch import CommentsUnavailable, ThreadGone, iter_thread
 
         options = self.source.get("options") or {}
         if not self.source.get("linked_chat_id") or not options.get("comments", True):
@@ -466,23 +450,27 @@ class SourceIngest:
                 pending_threads.clear()
                 finished.clear()
 
-        for post_id, reported_max, synced in self.storage.threads_to_fetch(self.chat_id):
-            # Newest first: one request covers a typical thread (reverse paging costs an extra
-            # empty request per thread).
-            seen = synced
-            try:
-                async for comment in iter_thread(self.client, self.peer, post_id, above=synced):
-                    pending.append(comment)
-                    pending_threads.append(post_id)
-                    seen = max(seen, comment.id)
-                    if len(pending) >= self.options.batch_size:
-                        flush()
-            except errors.MsgIdInvalidError:
-                log.debug("post %s of %s has no thread any more", post_id, self.result.label)
-            # max() also covers a reported newest comment that was deleted meanwhile.
-            finished[post_id] = max(seen, reported_max)
-            if len(finished) >= self.options.batch_size:
-                flush()
+        try:
+            for post_id, reported_max, synced in self.storage.threads_to_fetch(self.chat_id):
+                seen = synced
+                try:
+                    async for comment in iter_thread(self.client, self.peer, post_id, above=synced):
+                        pending.append(comment)
+                        pending_threads.append(post_id)
+                        seen = max(seen, comment.id)
+                        if len(pending) >= self.options.batch_size:
+                            flush()
+                except ThreadGone:
+                    log.debug("post %s of %s has no thread any more", post_id, self.result.label)
+                # max() also covers a reported newest comment that was deleted meanwhile.
+                finished[post_id] = max(seen, reported_max)
+                if len(finished) >= self.options.batch_size:
+                    flush()
+        except CommentsUnavailable as exc:
+            self.result.warnings.append(str(exc))  # the posts are fine: not a failure
+        except Exception:
+            flush()  # what came before the error is complete: keep it, then report the error
+            raise
         flush()
 
 

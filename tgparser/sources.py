@@ -73,16 +73,10 @@ async def _add(
     comments: bool | None,
     since: datetime | None,
 ) -> list[AddOutcome]:
-    from telethon import errors
-
-    from tgparser.telegram import client as tg
+    from tgparser.telegram.client import open_client
     from tgparser.telegram.fetch import fetch_chat
 
-    session = tg.stored_session(settings)
-    if not session:
-        raise tg.NotLoggedIn("not logged in to Telegram: run `tgparser login` first")
-    client = tg.make_client(settings, session)
-    await tg.connect_authorized(client)
+    client = await open_client(settings)
     outcomes: list[AddOutcome] = []
     try:
         for text, ref, error in parsed:
@@ -93,9 +87,6 @@ async def _add(
                 chat = await fetch_chat(client, ref)
             except TgparserError as exc:
                 outcomes.append(AddOutcome(text, error=str(exc)))
-                continue
-            except errors.RPCError as exc:
-                outcomes.append(AddOutcome(text, error=f"{text}: Telegram refused: {exc.message}"))
                 continue
             except (ValueError, TypeError) as exc:  # Telethon's lookups fail with these
                 outcomes.append(AddOutcome(text, error=f"{text}: {exc}"))

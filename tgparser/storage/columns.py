@@ -55,6 +55,7 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "fwd_from_id": "int",
         "fwd_from_name": "text",
         "fwd_from_message_id": "int",
+        "fwd_post_author": "text",
         "fwd_date": "timestamp",
         "grouped_id": "int",
         "action": "text",

@@ -99,6 +99,22 @@ async def connect_authorized(client: TelegramClient) -> TelegramClient:
     return client
 
 
+async def open_client(
+    settings: Settings, *, flood_sleep: int = DEFAULT_FLOOD_SLEEP
+) -> TelegramClient:
+    """A connected, logged-in client from the stored session; disconnect it when done."""
+    session = stored_session(settings)
+    if not session:
+        raise NotLoggedIn("not logged in to Telegram: run `tgparser login` first")
+    client = make_client(settings, session, flood_sleep=flood_sleep)
+    try:
+        await connect_authorized(client)
+    except BaseException:
+        await client.disconnect()
+        raise
+    return client
+
+
 def save_pending_login(phone: str, phone_code_hash: str, session: str) -> None:
     write_private(
         pending_login_file(),

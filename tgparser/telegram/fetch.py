@@ -1,12 +1,14 @@
 """Reading from Telegram: resolve a chat, page its history, threads, edits and counters.
 
 Thin async wrappers over Telethon's own methods (so its paging, entity cache and FloodWait
-handling run), returning Telethon objects; `mapping` turns them into rows.
+handling run), returning Telethon objects; `mapping` turns them into rows. Telethon's errors
+stop here: callers see tgparser's own (`Deferred`, `ChatUnavailable`, `TelegramError`…).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +20,62 @@ from tgparser.telegram.refs import BadReference, ChatRef
 PAGE = 100  # Telegram's maximum page size for history, replies and ids
 
 
-class ChatUnavailable(TgparserError):
+class TelegramError(TgparserError):
+    """Telegram refused a request."""
+
+
+class ChatUnavailable(TelegramError):
     """Telegram will not show this chat to this account."""
+
+
+class ThreadGone(TelegramError):
+    """A post has no comment thread (any more): comments were switched off or it was deleted."""
+
+
+class CommentsUnavailable(TelegramError):
+    """The discussion group's threads cannot be read by this account."""
+
+
+class Deferred(TelegramError):
+    """Telegram asks to wait longer than we are willing to sleep (a FloodWait over the cap)."""
+
+    def __init__(self, message: str, seconds: int) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+@contextmanager
+def telegram_errors(what: str = "") -> Iterator[None]:
+    """Turn Telethon's exceptions into tgparser's, each with a one-line explanation."""
+    prefix = f"{what}: " if what else ""
+    try:
+        yield
+    except errors.TakeoutInitDelayError as exc:
+        raise Deferred(
+            f"{prefix}Telegram wants the data export (takeout) confirmed in another app first; "
+            f"confirm it there, or run without --takeout (retry in {exc.seconds} s)",
+            exc.seconds,
+        ) from None
+    except errors.FloodError as exc:
+        seconds = int(getattr(exc, "seconds", 0) or 60)
+        raise Deferred(f"{prefix}Telegram asks to wait {seconds} s", seconds) from None
+    except (
+        errors.ChannelPrivateError,
+        errors.ChannelInvalidError,
+        errors.ChatIdInvalidError,
+        errors.ChatForbiddenError,
+        errors.ChannelBannedError,
+    ):
+        raise ChatUnavailable(
+            f"{prefix}the chat is private or gone, and this account cannot see it"
+        ) from None
+    except errors.AuthKeyError:
+        raise TelegramError(
+            f"{prefix}the Telegram session is no longer valid: run `tgparser login`"
+        ) from None
+    except errors.RPCError as exc:
+        request = type(exc.request).__name__ if exc.request is not None else "a request"
+        raise TelegramError(f"{prefix}Telegram refused {request}: {exc.message}") from None
 
 
 @dataclass(frozen=True)
@@ -36,13 +92,10 @@ class ResolvedChat:
 async def fetch_chat(client: Any, ref: ChatRef) -> ResolvedChat:
     """Resolve a REF to the chat it names, with its linked discussion group."""
     try:
-        entity = await _entity(client, ref)
+        with telegram_errors(ref.text):
+            entity = await _entity(client, ref)
     except (errors.UsernameNotOccupiedError, errors.UsernameInvalidError):
         raise BadReference(f"{ref.text}: no chat has this username") from None
-    except (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.ChatIdInvalidError):
-        raise ChatUnavailable(
-            f"{ref.text}: the chat is private or gone, and this account cannot see it"
-        ) from None
     if isinstance(entity, (types.ChannelForbidden, types.ChatForbidden)):
         raise ChatUnavailable(f"{ref.text}: the chat is private or this account was banned from it")
     chat_id = utils.get_peer_id(entity)
@@ -56,7 +109,8 @@ async def fetch_chat(client: Any, ref: ChatRef) -> ResolvedChat:
     kind = "channel" if entity.broadcast else "forum" if entity.forum else "supergroup"
     linked_id = linked_hash = None
     if entity.broadcast:
-        full = await client(functions.channels.GetFullChannelRequest(entity))
+        with telegram_errors(ref.text):
+            full = await client(functions.channels.GetFullChannelRequest(entity))
         if full.full_chat.linked_chat_id:
             for chat in full.chats:
                 if chat.id == full.full_chat.linked_chat_id:
@@ -99,22 +153,42 @@ def input_peer(chat_id: int, access_hash: int | None) -> Any:
 
 async def fetch_top(client: Any, peer: Any) -> tuple[int, int]:
     """(newest message id, Telegram's message count) of a chat, in one request."""
-    newest = await client.get_messages(peer, limit=1)
+    with telegram_errors():
+        newest = await client.get_messages(peer, limit=1)
     return (newest[0].id if newest else 0), int(getattr(newest, "total", 0) or 0)
 
 
-def iter_history(
+async def iter_history(
     client: Any, peer: Any, *, above: int | None = None, below: int | None = None
 ) -> AsyncIterator[Any]:
     """Messages above `above` oldest first, or below `below` newest first (ids exclusive)."""
     if above is not None:
-        return client.iter_messages(peer, min_id=above, reverse=True, wait_time=0)
-    return client.iter_messages(peer, offset_id=below or 0, wait_time=0)
+        messages = client.iter_messages(peer, min_id=above, reverse=True, wait_time=0)
+    else:
+        messages = client.iter_messages(peer, offset_id=below or 0, wait_time=0)
+    with telegram_errors():
+        async for message in messages:
+            yield message
 
 
-def iter_thread(client: Any, channel_peer: Any, post_id: int, *, above: int) -> AsyncIterator[Any]:
-    """Comments of one channel post above comment id `above`, newest first."""
-    return client.iter_messages(channel_peer, reply_to=post_id, min_id=above, wait_time=0)
+async def iter_thread(
+    client: Any, channel_peer: Any, post_id: int, *, above: int
+) -> AsyncIterator[Any]:
+    """Comments of one channel post above comment id `above`, newest first (one request
+    covers a typical thread; reverse paging would cost an extra empty request per thread)."""
+    messages = client.iter_messages(channel_peer, reply_to=post_id, min_id=above, wait_time=0)
+    try:
+        with telegram_errors():
+            try:
+                async for message in messages:
+                    yield message
+            except errors.MsgIdInvalidError:
+                raise ThreadGone(f"post {post_id} has no comment thread") from None
+    except ChatUnavailable:
+        raise CommentsUnavailable(
+            "comments skipped: the discussion group cannot be read by this account "
+            "(join it to archive comments)"
+        ) from None
 
 
 async def fetch_by_ids(client: Any, peer: Any, ids: Sequence[int]) -> list[Any]:
@@ -122,15 +196,17 @@ async def fetch_by_ids(client: Any, peer: Any, ids: Sequence[int]) -> list[Any]:
 
     channels.getMessages does not count as a view, unlike opening the channel would.
     """
-    found = await client.get_messages(peer, ids=list(ids))
+    with telegram_errors():
+        found = await client.get_messages(peer, ids=list(ids))
     return [m for m in found if m is not None and not isinstance(m, types.MessageEmpty)]
 
 
 async def fetch_counters(client: Any, peer: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
     """Views, forwards and comment counters of up to 100 messages, without adding a view."""
-    result = await client(
-        functions.messages.GetMessagesViewsRequest(peer=peer, id=list(ids), increment=False)
-    )
+    with telegram_errors():
+        result = await client(
+            functions.messages.GetMessagesViewsRequest(peer=peer, id=list(ids), increment=False)
+        )
     counters = []
     for message_id, views in zip(ids, result.views, strict=True):
         replies = views.replies
@@ -144,3 +220,13 @@ async def fetch_counters(client: Any, peer: Any, ids: Sequence[int]) -> list[dic
             }
         )
     return counters
+
+
+@asynccontextmanager
+async def open_takeout(client: Any) -> AsyncIterator[Any]:
+    """A takeout session covering every kind of chat tgparser follows (`async with`)."""
+    with telegram_errors():
+        async with client.takeout(
+            finalize=True, users=True, chats=True, megagroups=True, channels=True
+        ) as takeout:
+            yield takeout

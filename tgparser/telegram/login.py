@@ -166,9 +166,11 @@ async def _finish(client: Any) -> LoginResult:
 
 def whoami(settings: Settings) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
-        client = tg.make_client(settings, _require_session(settings))
-        async with _connected(client, authorized=True):
+        client = await tg.open_client(settings)
+        try:
             return tg.describe_user(await client.get_me())
+        finally:
+            await client.disconnect()
 
     return asyncio.run(run())
 
@@ -191,23 +193,13 @@ def logout(settings: Settings) -> bool:
     return asyncio.run(run())
 
 
-def _require_session(settings: Settings) -> str:
-    session = tg.stored_session(settings)
-    if not session:
-        raise tg.NotLoggedIn("not logged in to Telegram: run `tgparser login` first")
-    return session
-
-
 class _connected:
-    """`async with`: connect (checking authorization if asked), always disconnect."""
+    """`async with`: connect, always disconnect."""
 
-    def __init__(self, client: Any, *, authorized: bool = False) -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
-        self.authorized = authorized
 
     async def __aenter__(self) -> Any:
-        if self.authorized:
-            return await tg.connect_authorized(self.client)
         try:
             await self.client.connect()
         except OSError as exc:

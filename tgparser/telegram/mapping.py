@@ -29,6 +29,7 @@ import hashlib
 import inspect
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -143,6 +144,36 @@ _canonical_json = json.JSONEncoder(
 ).encode
 
 
+def records_for(
+    messages: Sequence[Any],
+    *,
+    chat_id: int,
+    is_broadcast: bool,
+    threads: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for a batch read from one chat (MessageEmpty placeholders left out).
+
+    With `threads`, the messages are comments read through the channel `chat_id`: each lives in
+    the discussion group named by its own peer, under the post `threads[i]`.
+    """
+    records = []
+    for index, message in enumerate(messages):
+        if isinstance(message, types.MessageEmpty):
+            continue
+        if threads is None:
+            records.append(message_to_record(message, chat_id=chat_id, is_broadcast=is_broadcast))
+        else:
+            records.append(
+                message_to_record(
+                    message,
+                    chat_id=utils.get_peer_id(message.peer_id),
+                    is_broadcast=False,
+                    parent=(chat_id, threads[index]),
+                )
+            )
+    return records
+
+
 def message_to_record(
     message: Any,
     *,
@@ -216,6 +247,7 @@ def message_to_record(
         "fwd_from_id": marked_chat_id(fwd.from_id) if fwd and fwd.from_id else None,
         "fwd_from_name": fwd.from_name if fwd else None,
         "fwd_from_message_id": fwd.channel_post if fwd else None,
+        "fwd_post_author": fwd.post_author if fwd else None,
         "fwd_date": _utc(fwd.date) if fwd else None,
         "grouped_id": getattr(message, "grouped_id", None),
         "action": type(action).__name__ if action is not None else None,

@@ -37,6 +37,7 @@ CREATE TABLE messages (
     fwd_from_id         bigint,
     fwd_from_name       text,
     fwd_from_message_id bigint,
+    fwd_post_author     text,                 -- signature of the forwarded channel post
     fwd_date            timestamptz,
     grouped_id          bigint,
     action              text,                 -- service messages: the action's type

@@ -39,6 +39,7 @@ CREATE TABLE messages (
     fwd_from_id         INTEGER,
     fwd_from_name       TEXT,
     fwd_from_message_id INTEGER,
+    fwd_post_author     TEXT,                 -- signature of the forwarded channel post
     fwd_date            TEXT,
     grouped_id          INTEGER,
     action              TEXT,                 -- service messages: the action's type
