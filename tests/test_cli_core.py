@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -322,3 +323,16 @@ def test_password_in_a_malformed_url_is_not_echoed() -> None:
     assert result.exit_code != 0
     assert "se%zzcret" not in result.stderr and "zzcret" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
+def test_read_only_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = run("--db", str(folder / "archive.db"), "db", "migrate")
+    finally:
+        folder.chmod(0o700)
+    assert_one_line_error(result, "cannot open the database file")
+    assert not (folder / "archive.db").exists()

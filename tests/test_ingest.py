@@ -544,3 +544,117 @@ def test_a_run_that_lost_its_lock_stops_without_writing_more(tg: Harness) -> Non
     assert tg.ids(_id(ch)) == list(range(201, 301))  # only the batch committed before
     with tg.storage() as store:
         assert store.get_lock(_id(ch))["owner"] == "other-run"  # theirs, left alone
+
+
+# -- review follow-ups: progress kept on errors, comments of followed groups -----------------
+
+
+def test_flood_wait_in_the_comments_phase_keeps_the_finished_threads(tg: Harness) -> None:
+    ch = _channel(tg, posts=50)
+    reader = tg.fake.add_user("Reader", username="reader_one")
+    for post_id in range(1, 51):
+        tg.fake.comment(ch, post_id, f"comment on {post_id}", from_user=reader)
+    tg.run("source", "add", "@expertnews")
+    tg.fake.flood_wait(3600, GetReplies, after=40)
+
+    deferred = tg.ingest(expect=75)["@expertnews"]
+
+    assert deferred["status"] == "deferred"
+    assert deferred["comments"] == 40
+    with tg.storage() as store:
+        assert store.count_comments(_id(ch)) == 40
+        assert len(store.threads_to_fetch(_id(ch))) == 10  # the others are done
+        store.update_source(_id(ch), not_before=datetime.now(UTC) - timedelta(seconds=1))
+    tg.fake.clear_log()
+    assert tg.ingest()["@expertnews"]["comments"] == 10
+    assert tg.fake.count(GetReplies) == 10
+    with tg.storage() as store:
+        assert store.count_comments(_id(ch)) == 50
+
+
+def test_unreadable_discussion_group_skips_comments_with_a_warning(tg: Harness) -> None:
+    ch = _channel(tg, posts=3)
+    tg.fake.comment(ch, 1, "hidden", from_user=tg.fake.add_user("U", username="user_uuu"))
+    tg.run("source", "add", "@expertnews")
+    tg.fake.fail_next(GetReplies, "CHANNEL_PRIVATE", times=None)
+
+    result = tg.run("ingest", "--json")  # exit 0: the posts are archived
+
+    (summary,) = json.loads(result.stdout)["sources"]
+    assert summary["status"] == "ok"
+    assert summary["warnings"] == [
+        "comments skipped: the discussion group cannot be read by this account "
+        "(join it to archive comments)"
+    ]
+    assert "@expertnews: warning: comments skipped" in result.stderr
+    assert tg.ids(_id(ch)) == [1, 2, 3]
+
+
+def test_channel_and_its_discussion_group_both_followed(tg: Harness) -> None:
+    ch = _channel(tg, posts=3)
+    group = tg.fake.discussion_of(ch)
+    reader = tg.fake.add_user("Reader", username="reader_one")
+    tg.fake.comment(ch, 1, "on post 1", from_user=reader)
+    tg.fake.comment(ch, 2, "on post 2", from_user=reader)
+    tg.fake.join(group)
+    tg.run("source", "add", "@expertnews", str(_id(group)))
+    tg.ingest()
+    tg.ingest()  # the group's refresh re-reads the comments as plain group messages
+    with tg.storage() as store:
+        comments = list(store.iter_messages(kind="comment"))
+        assert sorted(c["parent_message_id"] for c in comments) == [1, 2]
+        assert store.count_comments(_id(ch)) == 2
+        assert store.count_messages(chat_id=_id(group)) > 2  # the group's own messages too
+    tg.run("source", "remove", "@expertnews", "--purge")
+    with tg.storage() as store:
+        assert store.count_comments(_id(ch)) == 0
+        assert store.count_messages(chat_id=_id(group)) > 0  # the followed group keeps its own
+
+
+def test_unconfirmed_takeout_defers_with_an_explanation(tg: Harness) -> None:
+    ch = _channel(tg, posts=3)
+    tg.run("source", "add", "@expertnews")
+    tg.fake.fail_next(functions.account.InitTakeoutSessionRequest, "TAKEOUT_INIT_DELAY_3600")
+    result = tg.ingest("--takeout", expect=75)["@expertnews"]
+    assert result["status"] == "deferred"
+    assert "confirmed in another app" in result["error"]
+    assert tg.ids(_id(ch)) == []
+
+
+def test_a_run_left_running_by_a_crash_is_closed_by_the_next(tg: Harness) -> None:
+    ch = _channel(tg, posts=2)
+    tg.run("source", "add", "@expertnews")
+    with tg.storage() as store:
+        crashed = store.start_run(_id(ch))
+    tg.ingest()
+    with tg.storage() as store:
+        runs = {r["id"]: r for r in store.list_runs(chat_id=_id(ch))}
+    assert runs[crashed]["status"] == "failed"
+    assert runs[crashed]["error"].startswith("interrupted")
+
+
+def test_quiet_run_is_silent_about_busy_and_deferred_sources_but_not_failures(
+    tg: Harness,
+) -> None:
+    busy = _channel(tg, "busychannel", posts=1)
+    _channel(tg, "slowchannel", posts=1)
+    secret = _channel(tg, "secretchannel", posts=1)
+    tg.run("source", "add", "@busychannel", "@slowchannel", "@secretchannel")
+    tg.fake.set_private(secret)
+    with tg.storage() as store:
+        store.acquire_lock(_id(busy), "another-run", timedelta(minutes=5))
+    tg.fake.flood_wait(3600, GetHistory)
+    result = tg.run("-q", "ingest", expect=1)
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "@secretchannel: failed: the chat is private or gone, and this account cannot see it"
+    ]
+    assert "busychannel" not in result.stderr and "slowchannel" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("ingest", "--takeuot"), ("source", "add", "--no-coments", "@expertnews")]
+)
+def test_mistyped_options_are_usage_errors_not_refs(tg: Harness, args: tuple[str, ...]) -> None:
+    result = tg.run(*args, expect=2)
+    assert "No such option" in result.stderr

@@ -153,3 +153,12 @@ def test_credentials_given_as_flags_are_kept_for_later_commands(
     shown = json.loads(tg.run("config", "show", "--json").stdout)
     assert shown["origins"]["api_hash"] == "file"
     assert shown["settings"]["api_hash"] == "***"
+
+
+def test_password_from_the_environment(tg: Harness, fake: FakeTelegram) -> None:
+    fake.register_account(PHONE, password="from env", username="cron_box")
+    tg.env["TGPARSER_2FA_PASSWORD"] = "from env"
+    tg.run("login", "--phone", PHONE)  # step one still only sends the code
+    done = tg.run("login", "--code", fake.last_code)
+    assert "logged in as @cron_box" in done.stderr
+    assert stat.S_IMODE(session_file().parent.stat().st_mode) == 0o700

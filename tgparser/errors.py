@@ -8,7 +8,7 @@ from __future__ import annotations
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL: try again later (a deferred source, a held lock)
+EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL: try again later (a source deferred by a FloodWait)
 
 
 class TgparserError(Exception):

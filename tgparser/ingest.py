@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -129,13 +129,14 @@ def ingest(
     sources: Sequence[Row],
     options: IngestOptions | None = None,
     progress: Progress | None = None,
-    failures: Iterable[SourceResult] = (),
+    unknown: Sequence[tuple[str, str]] = (),
 ) -> IngestSummary:
     """Ingest the given sources one after another; one failing source never stops the others.
 
-    `failures` are results decided before any work (e.g. REFs that name no source), carried
-    into the summary so its exit code covers them.
+    `unknown` are REFs the caller could not match to a source, with their errors: they count
+    as failed sources in the summary, so its exit code covers them.
     """
+    failures = [SourceResult(ref, None, "failed", error=error) for ref, error in unknown]
     return asyncio.run(
         _ingest(
             storage,
@@ -143,7 +144,7 @@ def ingest(
             sources,
             options or IngestOptions(),
             progress or NoProgress(),
-            list(failures),
+            failures,
         )
     )
 

@@ -173,18 +173,21 @@ def remove_sources(storage: Storage, refs: Sequence[str], *, purge: bool) -> lis
     return removed
 
 
-def select_for_ingest(storage: Storage, refs: Sequence[str]) -> tuple[list[Row], list[str]]:
-    """Sources to ingest: the named ones (even paused), or every active one; plus errors."""
+def select_for_ingest(
+    storage: Storage, refs: Sequence[str]
+) -> tuple[list[Row], list[tuple[str, str]]]:
+    """Sources to ingest: the named ones (even paused), or every active one; and the REFs
+    that name no followed chat, each with its error."""
     if not refs:
         return [s for s in storage.list_sources() if s["status"] == "active"], []
     chosen: list[Row] = []
-    errors: list[str] = []
+    unknown: list[tuple[str, str]] = []
     for ref in refs:
         try:
             source = find_source(storage, ref)
         except TgparserError as exc:
-            errors.append(str(exc))
+            unknown.append((ref, str(exc)))
             continue
         if all(s["chat_id"] != source["chat_id"] for s in chosen):
             chosen.append(source)
-    return chosen, errors
+    return chosen, unknown

@@ -28,7 +28,9 @@ class TgparserGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
-            _fail(ctx, f"unexpected {type(exc).__name__}: {exc} (run with -v for details)", 1, exc)
+            detail = " ".join(str(exc).split())  # one line, whatever the exception says
+            message = f"unexpected {type(exc).__name__}: {detail} (run with -v for details)"
+            _fail(ctx, message, 1, exc)
 
 
 def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> None:

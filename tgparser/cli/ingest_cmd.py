@@ -10,9 +10,10 @@ import click
 
 from tgparser.cli.app import App, pass_app
 from tgparser.cli.params import DURATION, DURATION_OR_ALL
+from tgparser.cli.refs import RefsCommand
 
 
-@click.command(context_settings={"ignore_unknown_options": True})  # -100… ids
+@click.command(cls=RefsCommand)
 @click.argument("refs", nargs=-1, metavar="[REF]...")
 @click.option(
     "--refresh-window",
@@ -68,16 +69,12 @@ def ingest(
 
     Exit codes: 0 all done, 1 a source failed, 75 a source was deferred by a FloodWait.
     """
-    from tgparser.ingest import IngestOptions, SourceResult
+    from tgparser.ingest import IngestOptions
     from tgparser.ingest import ingest as run_ingest
     from tgparser.sources import select_for_ingest
 
     storage = app.storage()
-    sources, errors = select_for_ingest(storage, refs)
-    failures = [
-        SourceResult(label=e.split(":", 1)[0], chat_id=None, status="failed", error=e)
-        for e in errors
-    ]
+    sources, unknown = select_for_ingest(storage, refs)
     options = IngestOptions(
         refresh_window=refresh_window,
         counters_window=counters_window,
@@ -85,11 +82,9 @@ def ingest(
         takeout=takeout,
         batch_size=batch_size,
     )
-    as_json = app.wants_json(json_flag)
-    progress = _progress(app)
-    with progress:
-        summary = run_ingest(storage, app.settings, sources, options, progress.sink, failures)
-    if as_json:
+    with _progress(app) as progress:
+        summary = run_ingest(storage, app.settings, sources, options, progress.sink, unknown)
+    if app.wants_json(json_flag):
         app.print_json(
             {"exit_code": summary.exit_code, "sources": [r.as_dict() for r in summary.results]}
         )
@@ -102,14 +97,21 @@ def ingest(
 
 
 def _report(app: App, r: Any) -> None:
-    if r.status in ("failed", "deferred", "locked"):
-        # Problems are shown even with --quiet: cron mails what a job prints on stderr.
-        click.echo(f"{r.label}: {r.status}: {r.error}", err=True)
+    """One line per source on stderr. With --quiet only failures are printed (cron mails
+    what a job prints): a busy or deferred source sorts itself out on a later run, and the
+    exit code still says 75 for a deferral."""
+    if r.status == "failed":
+        click.echo(f"{r.label}: failed: {r.error}", err=True)
+        return
+    if r.status in ("deferred", "locked"):
+        app.info(f"{r.label}: {r.status}: {r.error}")
         return
     app.info(
         f"{r.label}: {r.fetched:,} fetched, {r.inserted:,} new, {r.updated:,} updated"
         f" ({r.edited:,} edited), {r.comments:,} new comments"
     )
+    for warning in r.warnings:
+        app.info(f"{r.label}: warning: {warning}")
 
 
 class _NoBars:

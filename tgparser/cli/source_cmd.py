@@ -9,9 +9,7 @@ import click
 
 from tgparser.cli.app import App, pass_app
 from tgparser.cli.params import DATE
-
-# Marked chat ids start with "-" (-100…): let them through as REFs rather than options.
-REFS = {"ignore_unknown_options": True}
+from tgparser.cli.refs import RefsCommand
 
 
 @click.group()
@@ -19,7 +17,7 @@ def source() -> None:
     """Add, list, pause, resume and remove followed chats."""
 
 
-@source.command("add", context_settings=REFS)
+@source.command("add", cls=RefsCommand)
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 @click.option(
     "--comments/--no-comments",
@@ -106,7 +104,7 @@ def source_list(app: App, json_flag: bool) -> None:
     app.stdout_console().print(table)
 
 
-@source.command("pause", context_settings=REFS)
+@source.command("pause", cls=RefsCommand)
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 @pass_app
 def source_pause(app: App, refs: tuple[str, ...]) -> None:
@@ -117,7 +115,7 @@ def source_pause(app: App, refs: tuple[str, ...]) -> None:
         app.info(f"paused {_label(s)}")
 
 
-@source.command("resume", context_settings=REFS)
+@source.command("resume", cls=RefsCommand)
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 @pass_app
 def source_resume(app: App, refs: tuple[str, ...]) -> None:
@@ -128,7 +126,7 @@ def source_resume(app: App, refs: tuple[str, ...]) -> None:
         app.info(f"resumed {_label(s)}")
 
 
-@source.command("remove", context_settings=REFS)
+@source.command("remove", cls=RefsCommand)
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 @click.option(
     "--purge", is_flag=True, help="Also delete the archived posts, comments and edit history."

@@ -12,7 +12,12 @@ from tgparser.cli.app import App, pass_app
 @click.option("--api-hash", help="Telegram API hash [env: TGPARSER_API_HASH].")
 @click.option("--phone", help="Non-interactive step 1: send the login code to this number.")
 @click.option("--code", help="Non-interactive step 2: the code Telegram sent.")
-@click.option("--password", help="Two-step verification password (prompted, hidden, if needed).")
+@click.option(
+    "--password",
+    envvar="TGPARSER_2FA_PASSWORD",
+    help="Two-step verification password (prompted, hidden, if needed) "
+    "[env: TGPARSER_2FA_PASSWORD, which keeps it out of the process list].",
+)
 @click.option(
     "--print-session",
     is_flag=True,
@@ -39,7 +44,7 @@ def login(
 
     app.override_settings(api_id=api_id, api_hash=api_hash)
     settings = app.settings
-    if phone and not code and not password:
+    if phone and not code:
         service.send_code(settings, phone)
         _remember_credentials(app, api_id, api_hash)
         app.info(f"login code sent to {phone}: finish with `tgparser login --code CODE`")

@@ -216,7 +216,8 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if path.is_dir():
         raise StorageError(f"{path} is a directory, not an SQLite database file")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # A new folder for an archive is private to its owner (0700), like the session's.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise StorageError(
             f"cannot create {path}: a part of {path.parent} is not a folder"

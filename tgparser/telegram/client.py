@@ -38,7 +38,7 @@ def pending_login_file() -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write a secret file readable by its owner only, atomically (no moment at 0644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
