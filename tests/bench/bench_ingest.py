@@ -70,7 +70,7 @@ def run_once(db_url: str, messages: int, pg_schema: str) -> tuple[float, float, 
         add_sources(storage, settings, ["@benchchannel"])
         sources = storage.list_sources()
         start = time.perf_counter()
-        summary = ingest(storage, settings, sources, IngestOptions(batch_size=1000))
+        summary = ingest(storage, settings, sources, IngestOptions())  # the CLI's defaults
         elapsed = time.perf_counter() - start
         (result,) = summary.results
         assert result.status == "ok", result.error
