@@ -17,11 +17,11 @@ import socket
 import statistics
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from tgparser.errors import MigrationError
 from tgparser.storage import migrations as mig
@@ -142,11 +142,18 @@ class Storage(ABC):
     ) -> Iterator[tuple[Any, ...]]:
         """Yield rows without holding the whole result in memory."""
 
-    @abstractmethod
-    def _encode(self, kind: ColumnType, value: Any) -> Any: ...
+    # How each logical column type becomes a driver value and back; types not named pass as
+    # they are. Set by each backend.
+    encoders: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    decoders: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
-    @abstractmethod
-    def _decode(self, kind: ColumnType, value: Any) -> Any: ...
+    def _encode(self, kind: ColumnType, value: Any) -> Any:
+        convert = self.encoders.get(kind)
+        return value if value is None or convert is None else convert(value)
+
+    def _decode(self, kind: ColumnType, value: Any) -> Any:
+        convert = self.decoders.get(kind)
+        return value if value is None or convert is None else convert(value)
 
     @abstractmethod
     def existing_tables(self) -> set[str]:
@@ -262,10 +269,10 @@ class Storage(ABC):
     def _converted_columns(
         self, table: str, columns: tuple[str, ...]
     ) -> list[tuple[int, ColumnType]]:
-        """Positions whose values need converting: ints pass through as they are, which saves
-        a call per column on the hot path (every ingested message)."""
+        """Positions whose values need converting: the others pass through as they are, which
+        saves a call per column on the hot path (every ingested message)."""
         types = TABLE_COLUMNS[table]
-        return [(i, types[c]) for i, c in enumerate(columns) if types[c] != "int"]
+        return [(i, types[c]) for i, c in enumerate(columns) if types[c] in self.encoders]
 
     def _decode_row(self, table: str, columns: Sequence[str], values: Sequence[Any]) -> Row:
         types = TABLE_COLUMNS[table]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -28,7 +28,6 @@ from tgparser.storage.base import (
     clean_text,
     json_text,
 )
-from tgparser.storage.columns import ColumnType
 from tgparser.storage.urls import DatabaseURL
 
 DEFAULT_SCHEMA = "tgparser"
@@ -60,9 +59,25 @@ def _without_password(text: str, url: str) -> str:
     return text
 
 
+def _jsonb(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=json_text)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
 class PostgresStorage(Storage):
     dialect = "postgresql"
     placeholder = "%s"
+    # psycopg adapts ints, texts, datetimes and bools itself and parses jsonb and boolean.
+    encoders: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "text": clean_text,
+        "timestamp": as_utc,
+        "json": _jsonb,
+        "bool": bool,
+    }
+    decoders: ClassVar[dict[str, Callable[[Any], Any]]] = {"timestamp": _utc}
 
     def __init__(self, url: DatabaseURL, *, schema: str = DEFAULT_SCHEMA) -> None:
         super().__init__(url)
@@ -178,26 +193,6 @@ class PostgresStorage(Storage):
         )
         rows = self._query(sql, (ids, chat_id))
         return [self._decode_row("messages", MESSAGE_COLUMNS, r) for r in rows]
-
-    def _encode(self, kind: ColumnType, value: Any) -> Any:
-        if value is None:
-            return None
-        if kind == "text":
-            return clean_text(value)
-        if kind == "timestamp":
-            return as_utc(value)
-        if kind == "json":
-            return Jsonb(value, dumps=json_text)
-        if kind == "bool":
-            return bool(value)
-        return value
-
-    def _decode(self, kind: ColumnType, value: Any) -> Any:
-        if value is None:
-            return None
-        if kind == "timestamp":
-            return value.astimezone(UTC)
-        return value  # psycopg already parses jsonb and boolean
 
     def existing_tables(self) -> set[str]:
         rows = self._query(

@@ -5,18 +5,17 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlite_utils
 
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import Storage, as_utc, clean_text, json_text, utcnow
-from tgparser.storage.columns import ColumnType
 from tgparser.storage.urls import DatabaseURL
 
 PAGE_SIZE = 16_384
@@ -38,6 +37,17 @@ def parse_timestamp(value: str) -> datetime:
 class SQLiteStorage(Storage):
     dialect = "sqlite"
     placeholder = "?"
+    encoders: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "text": clean_text,
+        "timestamp": format_timestamp,
+        "json": json_text,
+        "bool": int,
+    }
+    decoders: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "timestamp": parse_timestamp,
+        "json": json.loads,
+        "bool": bool,
+    }
 
     def __init__(self, url: DatabaseURL, *, create: bool = True) -> None:
         super().__init__(url)
@@ -105,30 +115,6 @@ class SQLiteStorage(Storage):
         cursor = self._run_sql(sql, params)
         while rows := cursor.fetchmany(batch_size):
             yield from rows
-
-    def _encode(self, kind: ColumnType, value: Any) -> Any:
-        if value is None:
-            return None
-        if kind == "text":
-            return clean_text(value)
-        if kind == "timestamp":
-            return format_timestamp(value)
-        if kind == "json":
-            return json_text(value)
-        if kind == "bool":
-            return 1 if value else 0
-        return value
-
-    def _decode(self, kind: ColumnType, value: Any) -> Any:
-        if value is None:
-            return None
-        if kind == "timestamp":
-            return parse_timestamp(value)
-        if kind == "json":
-            return json.loads(value)
-        if kind == "bool":
-            return bool(value)
-        return value
 
     def existing_tables(self) -> set[str]:
         return set(self.db.table_names())
