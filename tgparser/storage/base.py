@@ -163,9 +163,12 @@ class Storage(ABC):
     def _applied_migrations(self) -> list[mig.AppliedMigration]: ...
 
     @abstractmethod
-    def _apply_migration(self, migration: mig.Migration) -> bool:
-        """Run one migration file and record it, in one transaction, under a lock; False when
-        another process had applied it by the time the lock was ours."""
+    def _migration_lock(self) -> AbstractContextManager[None]:
+        """Held while migrations are checked and applied: one migrating process at a time."""
+
+    @abstractmethod
+    def _apply_migration(self, migration: mig.Migration) -> None:
+        """Run one migration file and record it, in one transaction (under the lock)."""
 
     @abstractmethod
     def server_version(self) -> str: ...
@@ -195,12 +198,18 @@ class Storage(ABC):
         return SchemaState(applied, pending, mig.latest_version(self.dialect))
 
     def migrate(self, *, dry_run: bool = False) -> list[mig.Migration]:
-        """Apply pending migrations in order, each in its own transaction; return them."""
-        pending = self.schema_state().pending
+        """Apply pending migrations in order, each in its own transaction; return them.
+
+        The whole run holds the database's migration lock, so processes migrating at once
+        apply each file once and never see each other's half-migrated schema.
+        """
         if dry_run:
-            return pending
-        # A migration another process applied meanwhile is skipped, not applied twice.
-        return [m for m in pending if self._apply_migration(m)]
+            return self.schema_state().pending
+        with self._migration_lock():
+            pending = self.schema_state().pending  # again, now that nobody else migrates
+            for migration in pending:
+                self._apply_migration(migration)
+        return pending
 
     def ensure_schema(self) -> None:
         """What every command that reads or writes archive data calls first.
@@ -209,16 +218,19 @@ class Storage(ABC):
         older version is left alone until the user runs `tgparser db migrate`, because
         upgrading a shared server should be a decision, not a side effect of a cron job.
         """
-        state = self.schema_state()
-        if not state.pending:
+        if not self.schema_state().pending:
             return
-        if not state.applied:
-            self.migrate()
-            return
-        raise MigrationError(
-            f"the database schema is at version {state.version}, this tgparser needs "
-            f"{state.latest}: run `tgparser db migrate`"
-        )
+        with self._migration_lock():
+            state = self.schema_state()  # another process may have migrated it meanwhile
+            if not state.pending:
+                return
+            if state.applied:
+                raise MigrationError(
+                    f"the database schema is at version {state.version}, this tgparser needs "
+                    f"{state.latest}: run `tgparser db migrate`"
+                )
+            for migration in state.pending:
+                self._apply_migration(migration)
 
     def _namespace_name(self) -> str:
         return f"the database {self.url.masked}"
@@ -235,10 +247,11 @@ class Storage(ABC):
         return round(statistics.median(samples), 3)
 
     def table_counts(self) -> dict[str, int]:
-        """Row count of every tgparser table that exists (bookkeeping table included)."""
-        tables = sorted(
-            self.existing_tables() & mig.owned_tables(mig.load_migrations(self.dialect))
-        )
+        """Row count of every tgparser table that exists (bookkeeping table included; search
+        indexes, which mirror messages, left out)."""
+        shipped = mig.load_migrations(self.dialect)
+        indexes = set().union(*(m.virtual_tables for m in shipped))
+        tables = sorted((self.existing_tables() & mig.owned_tables(shipped)) - indexes)
         return {t: self._query(f"SELECT count(*) FROM {t}")[0][0] for t in tables}
 
     def status(self) -> dict[str, Any]:

@@ -215,15 +215,19 @@ class PostgresStorage(Storage):
             ) from None
         return [mig.AppliedMigration(v, n, c, as_utc(a)) for v, n, c, a in rows]
 
-    def _apply_migration(self, migration: mig.Migration) -> bool:
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        # A session-level advisory lock spans the separate transactions of the migrations.
+        self._execute("SELECT pg_advisory_lock(%s, 0)", (ADVISORY_LOCK_NAMESPACE + 1,))
+        try:
+            yield
+        finally:
+            self._execute("SELECT pg_advisory_unlock(%s, 0)", (ADVISORY_LOCK_NAMESPACE + 1,))
+
+    def _apply_migration(self, migration: mig.Migration) -> None:
         schema = pgsql.Identifier(self.schema).as_string(self.conn)
         try:
             with self.conn.transaction():
-                # Serialise migrators of this database, then look again: a file another
-                # process applied meanwhile is skipped, not applied twice.
-                self.conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, 0)", (ADVISORY_LOCK_NAMESPACE + 1,)
-                )
                 # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema
                 # exists: a role given a ready-made schema has no such right.
                 exists = self.conn.execute(
@@ -236,12 +240,6 @@ class PostgresStorage(Storage):
                     "version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, "
                     "applied_at timestamptz NOT NULL DEFAULT now())"
                 )
-                done = self.conn.execute(
-                    f"SELECT 1 FROM {mig.MIGRATIONS_TABLE} WHERE version = %s",
-                    (migration.version,),
-                ).fetchone()
-                if done:
-                    return False
                 self.conn.execute(migration.sql)
                 self.conn.execute(
                     f"INSERT INTO {mig.MIGRATIONS_TABLE} (version, name, checksum) "
@@ -250,7 +248,6 @@ class PostgresStorage(Storage):
                 )
         except psycopg.Error as exc:
             raise MigrationError(f"migration {migration.filename} failed: {one_line(exc)}") from exc
-        return True
 
     def server_version(self) -> str:
         return self._query("SHOW server_version")[0][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -134,22 +135,25 @@ class SQLiteStorage(Storage):
             ) from None
         return [mig.AppliedMigration(v, n, c, parse_timestamp(a)) for v, n, c, a in rows]
 
-    def _apply_migration(self, migration: mig.Migration) -> bool:
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        # SQLite's write lock, held by one outer transaction; each migration is a savepoint
+        # in it, so a failing file is undone alone and the ones before it are kept.
+        self._run_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    def _apply_migration(self, migration: mig.Migration) -> None:
         conn = self.conn
         try:
-            # The write lock first, then a second look: two processes migrating a fresh file at
-            # once apply each file once (the second finds it done and skips it).
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("SAVEPOINT migration")
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {mig.MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, "
                 "name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            done = conn.execute(
-                f"SELECT 1 FROM {mig.MIGRATIONS_TABLE} WHERE version = ?", (migration.version,)
-            ).fetchone()
-            if done:
-                conn.execute("COMMIT")
-                return False
             for statement in split_statements(migration.sql):
                 conn.execute(statement)
             conn.execute(
@@ -157,12 +161,11 @@ class SQLiteStorage(Storage):
                 "VALUES (?, ?, ?, ?)",
                 (migration.version, migration.name, migration.checksum, format_timestamp(utcnow())),
             )
-            conn.execute("COMMIT")
+            conn.execute("RELEASE migration")
         except sqlite3.DatabaseError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK TO migration")
+            conn.execute("RELEASE migration")
             raise MigrationError(f"migration {migration.filename} failed: {exc}") from exc
-        return True
 
     def server_version(self) -> str:
         return sqlite3.sqlite_version
@@ -233,11 +236,25 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
         )
         # Switching to WAL changes the file: never do it to a file tgparser may refuse.
         if ours and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints
     except sqlite3.DatabaseError as exc:
         raise _storage_error(exc, path) from None
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    # The switch needs the file to itself; processes opening a new archive at the same moment
+    # get "database is locked" at once (the busy timeout does not cover it), so retry.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError:
