@@ -89,6 +89,18 @@ class UpsertResult:
         return self.inserted + self.updated
 
 
+@dataclass(frozen=True)
+class MessageFilter:
+    """Which messages to read out. `until` is exclusive; `sources` are followed chats' ids."""
+
+    sources: tuple[int, ...] = ()
+    kinds: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    has_media: bool = False
+    min_views: int | None = None
+
+
 @dataclass
 class SchemaState:
     applied: list[mig.AppliedMigration]
@@ -552,6 +564,112 @@ class Storage(ABC):
             clauses.append(f"date < {p}")
             params.append(self._encode("timestamp", until))
         return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    # -- reading out: export, search, stats -----------------------------------------------------
+
+    def _filter_sql(self, f: MessageFilter, alias: str = "m") -> tuple[list[str], list[Any]]:
+        p, a = self.placeholder, alias
+        clauses: list[str] = []
+        params: list[Any] = []
+        if f.sources:
+            marks = ", ".join([p] * len(f.sources))
+            # A followed channel's comments live in its discussion group: include them.
+            clauses.append(f"({a}.chat_id IN ({marks}) OR {a}.parent_chat_id IN ({marks}))")
+            params += [*f.sources, *f.sources]
+        if f.kinds:
+            clauses.append(f"{a}.kind IN ({', '.join([p] * len(f.kinds))})")
+            params += list(f.kinds)
+        if f.since is not None:
+            clauses.append(f"{a}.date >= {p}")
+            params.append(self._encode("timestamp", f.since))
+        if f.until is not None:
+            clauses.append(f"{a}.date < {p}")
+            params.append(self._encode("timestamp", f.until))
+        if f.has_media:
+            clauses.append(f"{a}.media_kind IS NOT NULL")
+        if f.min_views is not None:
+            clauses.append(f"{a}.views >= {p}")
+            params.append(f.min_views)
+        return clauses, params
+
+    def iter_export(
+        self, f: MessageFilter, *, with_comments: bool = False, batch_size: int = 2000
+    ) -> Iterator[Row]:
+        """Stream the messages a filter selects, each with `source_username` (the followed
+        chat's: a comment's channel, else its own chat). With `with_comments`, each selected
+        post is followed by its whole thread. Memory stays flat whatever the archive size."""
+        clauses, params = self._filter_sql(f)
+        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
+        select = (
+            f"SELECT {columns}, s.username FROM messages m LEFT JOIN sources s "
+            "ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id)"
+        )
+        if not with_comments:
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            sql = f"{select} {where} ORDER BY m.chat_id, m.date, m.message_id"
+        else:
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            picked = f"SELECT m.chat_id, m.message_id FROM messages m {where}"
+            sql = (
+                f"{select} WHERE (m.chat_id, m.message_id) IN ({picked}) "
+                f"OR (m.parent_chat_id, m.parent_message_id) IN ({picked}) "
+                "ORDER BY COALESCE(m.parent_chat_id, m.chat_id), "
+                "COALESCE(m.parent_message_id, m.message_id), "
+                "CASE WHEN m.parent_chat_id IS NULL THEN 0 ELSE 1 END, m.date, m.message_id"
+            )
+            params = params * 2
+        for values in self._stream(sql, params, batch_size):
+            row = self._decode_row("messages", MESSAGE_COLUMNS, values[:-1])
+            row["source_username"] = values[-1]
+            yield row
+
+    def search_messages(self, groups: list[Any], f: MessageFilter, *, limit: int = 20) -> list[Row]:
+        """Messages matching a parsed query (see `tgparser.search_query`), best first, each with
+        `source_username`, a `score` (higher is better; comparable within one search only) and
+        a `snippet` with the matches between ** marks."""
+        clauses, params = self._filter_sql(f)
+        rows = self._search_rows(groups, clauses, params, limit)
+        found = []
+        for values in rows:
+            row = self._decode_row("messages", MESSAGE_COLUMNS, values[:-3])
+            row["source_username"], row["score"], row["snippet"] = values[-3:]
+            found.append(row)
+        return found
+
+    @abstractmethod
+    def _search_rows(
+        self, groups: list[Any], clauses: list[str], params: list[Any], limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Rows of MESSAGE_COLUMNS + username + score + snippet, best first."""
+
+    def source_stats(self) -> list[Row]:
+        """Per followed chat: posts/messages and comments stored, first and last message date,
+        Telegram's own count, the last successful run and the last run's error."""
+        p = self.placeholder
+        stats = []
+        for source in self.list_sources():
+            chat_id = source["chat_id"]
+            own = self._query(
+                f"SELECT count(*), min(date), max(date) FROM messages WHERE chat_id = {p}",
+                (chat_id,),
+            )[0]
+            ok_runs = self._query(
+                f"SELECT max(finished_at) FROM ingest_runs WHERE chat_id = {p} AND status = 'ok'",
+                (chat_id,),
+            )[0][0]
+            runs = self.list_runs(chat_id=chat_id, limit=1)
+            stats.append(
+                {
+                    "source": source,
+                    "messages": own[0],
+                    "comments": self.count_comments(chat_id),
+                    "first_date": self._decode("timestamp", own[1]),
+                    "last_date": self._decode("timestamp", own[2]),
+                    "last_success_at": self._decode("timestamp", ok_runs),
+                    "last_run": runs[0] if runs else None,
+                }
+            )
+        return stats
 
     # -- ingest runs ---------------------------------------------------------------------------
 

@@ -106,5 +106,9 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
     },
 }
 
+# Columns the database maintains itself (never written or read by tgparser): PostgreSQL's
+# generated full-text vector. SQLite keeps its search index in a separate FTS5 table.
+INTERNAL_COLUMNS: dict[str, frozenset[str]] = {"messages": frozenset({"search"})}
+
 MESSAGE_KINDS = ("post", "comment", "message", "service")
 SOURCE_TYPES = ("channel", "supergroup", "group", "forum", "user")

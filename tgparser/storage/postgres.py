@@ -194,6 +194,29 @@ class PostgresStorage(Storage):
         rows = self._query(sql, (ids, chat_id))
         return [self._decode_row("messages", MESSAGE_COLUMNS, r) for r in rows]
 
+    def _search_rows(
+        self, groups: list[Any], clauses: list[str], params: list[Any], limit: int
+    ) -> list[tuple[Any, ...]]:
+        from tgparser.search_query import to_tsquery
+
+        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
+        where = "".join(f" AND {c}" for c in clauses)
+        # The snippet is built for the returned rows only (ts_headline re-parses the text).
+        sql = (
+            f"SELECT {columns}, s.username, r.score, ts_headline('simple', m.text, q, "
+            "'StartSel=**, StopSel=**, MaxWords=24, MinWords=12, MaxFragments=1, "
+            'FragmentDelimiter=" … "\') FROM ('
+            "SELECT m.chat_id, m.message_id, ts_rank_cd(m.search, q) AS score "
+            "FROM messages m, to_tsquery('simple', %s) q "
+            f"WHERE m.search @@ q{where} ORDER BY score DESC, m.date DESC LIMIT %s) r "
+            "JOIN messages m ON m.chat_id = r.chat_id AND m.message_id = r.message_id "
+            "CROSS JOIN to_tsquery('simple', %s) q "
+            "LEFT JOIN sources s ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id) "
+            "ORDER BY r.score DESC, m.date DESC"
+        )
+        query = to_tsquery(groups)
+        return self._query(sql, [query, *params, limit, query])
+
     def existing_tables(self) -> set[str]:
         rows = self._query(
             "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = %s", (self.schema,)

@@ -16,7 +16,7 @@ import sqlite_utils
 
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
-from tgparser.storage.base import Storage, as_utc, clean_text, json_text, utcnow
+from tgparser.storage.base import MESSAGE_COLUMNS, Storage, as_utc, clean_text, json_text, utcnow
 from tgparser.storage.urls import DatabaseURL
 
 PAGE_SIZE = 16_384
@@ -116,6 +116,24 @@ class SQLiteStorage(Storage):
         cursor = self._run_sql(sql, params)
         while rows := cursor.fetchmany(batch_size):
             yield from rows
+
+    def _search_rows(
+        self, groups: list[Any], clauses: list[str], params: list[Any], limit: int
+    ) -> list[tuple[Any, ...]]:
+        from tgparser.search_query import to_fts5
+
+        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
+        where = "".join(f" AND {c}" for c in clauses)
+        # bm25() is lower for better matches; negated, it reads like PostgreSQL's rank.
+        sql = (
+            f"SELECT {columns}, s.username, -bm25(messages_fts), "
+            "snippet(messages_fts, 0, '**', '**', '…', 24) "
+            "FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid "
+            "LEFT JOIN sources s ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id) "
+            f"WHERE messages_fts MATCH ?{where} "
+            "ORDER BY bm25(messages_fts), m.date DESC LIMIT ?"
+        )
+        return self._query(sql, [to_fts5(groups), *params, limit])
 
     def existing_tables(self) -> set[str]:
         return set(self.db.table_names())
