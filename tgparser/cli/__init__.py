@@ -80,7 +80,7 @@ def main(
 
 
 def _register() -> None:
-    from tgparser.cli import config_cmd, db_cmd, ingest_cmd, source_cmd, telegram_cmd
+    from tgparser.cli import config_cmd, db_cmd, export_cmd, ingest_cmd, source_cmd, telegram_cmd
 
     for command in (
         telegram_cmd.login,
@@ -88,6 +88,9 @@ def _register() -> None:
         telegram_cmd.logout,
         source_cmd.source,
         ingest_cmd.ingest,
+        export_cmd.export,
+        export_cmd.search,
+        export_cmd.stats,
         db_cmd.db,
         config_cmd.config,
     ):

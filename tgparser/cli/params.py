@@ -8,14 +8,22 @@ from typing import Any
 
 import click
 
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks", "": "days"}
 
 
 class DateTimeParam(click.ParamType):
-    """`2025-01-31`, `2025-01-31T12:00`, `2025-01-31 12:00:00+03:00`; no zone means UTC."""
+    """`2025-01-31`, `2025-01-31T12:00`, `2025-01-31 12:00:00+03:00`; no zone means UTC.
+
+    As an upper bound (`--until`), the value becomes the exclusive end of what it names: a
+    date includes that whole day, a datetime includes that instant.
+    """
 
     name = "DATE"
+
+    def __init__(self, upper: bool = False) -> None:
+        self.upper = upper
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -28,7 +36,11 @@ class DateTimeParam(click.ParamType):
             self.fail(
                 f"{value!r} is not a date (use YYYY-MM-DD or an ISO-8601 datetime)", param, ctx
             )
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if self.upper:
+            whole_day = _DATE_ONLY.match(str(value).strip()) is not None
+            parsed += timedelta(days=1) if whole_day else timedelta(microseconds=1)
+        return parsed
 
 
 class DurationParam(click.ParamType):
@@ -55,5 +67,6 @@ class DurationParam(click.ParamType):
 
 
 DATE = DateTimeParam()
+UNTIL = DateTimeParam(upper=True)
 DURATION = DurationParam()
 DURATION_OR_ALL = DurationParam(allow_all=True)

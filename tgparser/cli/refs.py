@@ -17,14 +17,40 @@ class RefsCommand(click.Command):
     as unknown options.
     """
 
+    def passes(self, token: str) -> bool:
+        return _MARKED_ID.match(token) is not None
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" in args:
             split = args.index("--")
             head, tail = args[:split], args[split + 1 :]
         else:
             head, tail = args, []
-        ids = [a for a in head if _MARKED_ID.match(a)]
-        if ids:
-            head = [a for a in head if not _MARKED_ID.match(a)]
-            args = [*head, "--", *ids, *tail]
+        # An option's value is never moved: `--source -1001234567890` stays as it is.
+        moved, kept = [], []
+        for index, token in enumerate(head):
+            previous = head[index - 1] if index else ""
+            if self.passes(token) and not self._takes_value(previous):
+                moved.append(token)
+            else:
+                kept.append(token)
+        if moved:
+            args = [*kept, "--", *moved, *tail]
         return super().parse_args(ctx, args)
+
+    def _takes_value(self, token: str) -> bool:
+        name = token.split("=", 1)[0]
+        return (
+            any(
+                isinstance(p, click.Option) and not p.is_flag and name in p.opts
+                for p in self.params
+            )
+            and "=" not in token
+        )
+
+
+class QueryCommand(RefsCommand):
+    """`search`: words to exclude (`-mysql`) are query words, not options."""
+
+    def passes(self, token: str) -> bool:
+        return token.startswith("-") and not token.startswith("--") and token not in ("-h", "-o")
