@@ -44,6 +44,29 @@ FIELDS: tuple[str, ...] = (
     "parent_message_id",
 )
 OPTIONAL_FIELDS = ("raw",)
+# The stored columns the fields are made of (raw, the largest, only when asked for).
+EXPORT_COLUMNS = (
+    "chat_id",
+    "message_id",
+    "kind",
+    "date",
+    "edit_date",
+    "sender_id",
+    "sender_name",
+    "post_author",
+    "text",
+    "views",
+    "forwards",
+    "replies",
+    "reactions",
+    "media_kind",
+    "grouped_id",
+    "fwd_from_id",
+    "fwd_from_name",
+    "fwd_from_message_id",
+    "parent_chat_id",
+    "parent_message_id",
+)
 
 
 class BadFields(TgparserError):
@@ -154,7 +177,8 @@ def export_messages(
     with_comments: bool = False,
 ) -> int:
     """Write the selected messages to `out`; return how many were written."""
-    rows = storage.iter_export(filters, with_comments=with_comments)
+    columns = EXPORT_COLUMNS + (("raw",) if "raw" in fields else ())
+    rows = storage.iter_export(filters, with_comments=with_comments, columns=columns)
     return write_records((export_record(r, fields) for r in rows), out, fmt, fields)
 
 

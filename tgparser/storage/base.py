@@ -300,8 +300,18 @@ class Storage(ABC):
         return [(i, types[c]) for i, c in enumerate(columns) if types[c] in self.encoders]
 
     def _decode_row(self, table: str, columns: Sequence[str], values: Sequence[Any]) -> Row:
+        row = dict(zip(columns, values, strict=True))
+        for column, convert in self._decoded_columns(table, tuple(columns)):
+            if row[column] is not None:
+                row[column] = convert(row[column])
+        return row
+
+    @functools.cache  # noqa: B019 - a handful of (table, columns) keys per adapter
+    def _decoded_columns(
+        self, table: str, columns: tuple[str, ...]
+    ) -> list[tuple[str, Callable[[Any], Any]]]:
         types = TABLE_COLUMNS[table]
-        return {c: self._decode(types[c], v) for c, v in zip(columns, values, strict=True)}
+        return [(c, self.decoders[types[c]]) for c in columns if types[c] in self.decoders]
 
     def _select(
         self, table: str, where: str = "", params: Sequence[Any] = (), tail: str = ""
@@ -593,15 +603,22 @@ class Storage(ABC):
         return clauses, params
 
     def iter_export(
-        self, f: MessageFilter, *, with_comments: bool = False, batch_size: int = 2000
+        self,
+        f: MessageFilter,
+        *,
+        with_comments: bool = False,
+        columns: Sequence[str] = MESSAGE_COLUMNS,
+        batch_size: int = 2000,
     ) -> Iterator[Row]:
         """Stream the messages a filter selects, each with `source_username` (the followed
         chat's: a comment's channel, else its own chat). With `with_comments`, each selected
-        post is followed by its whole thread. Memory stays flat whatever the archive size."""
+        post is followed by its whole thread. Only `columns` are read (raw JSON is the
+        largest). Memory stays flat whatever the archive size."""
         clauses, params = self._filter_sql(f)
-        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
+        wanted = tuple(columns)
+        columns_sql = ", ".join(f"m.{c}" for c in wanted)
         select = (
-            f"SELECT {columns}, s.username FROM messages m LEFT JOIN sources s "
+            f"SELECT {columns_sql}, s.username FROM messages m LEFT JOIN sources s "
             "ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id)"
         )
         if not with_comments:
@@ -619,7 +636,7 @@ class Storage(ABC):
             )
             params = params * 2
         for values in self._stream(sql, params, batch_size):
-            row = self._decode_row("messages", MESSAGE_COLUMNS, values[:-1])
+            row = self._decode_row("messages", wanted, values[:-1])
             row["source_username"] = values[-1]
             yield row
 

@@ -121,11 +121,13 @@ class PostgresStorage(Storage):
             return StorageError(f"lost the connection to {self.url.masked}: {one_line(exc)}")
         return StorageError(f"PostgreSQL error: {one_line(exc)}")
 
-    def _cursor_run(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor:
+    def _cursor_run(
+        self, sql: str, params: Sequence[Any], *, prepare: bool | None = None
+    ) -> psycopg.Cursor:
         cursor = self.conn.cursor()
         try:
             # No parameters: the simple protocol, which also runs multi-statement scripts.
-            cursor.execute(sql, params or None)
+            cursor.execute(sql, params or None, prepare=prepare)
         except psycopg.Error as exc:
             cursor.close()
             raise self._error(exc) from exc
@@ -191,7 +193,10 @@ class PostgresStorage(Storage):
             f"SELECT {columns} FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL "
             "(SELECT * FROM messages WHERE chat_id = %s AND message_id = k.id OFFSET 0) AS m"
         )
-        rows = self._query(sql, (ids, chat_id))
+        # prepare=False: once psycopg prepared this statement (after 5 runs) it ran ~150 ms
+        # instead of <1 ms on a table being filled; a fresh plan per batch costs 0.2 ms.
+        with self._cursor_run(sql, (ids, chat_id), prepare=False) as cursor:
+            rows = cursor.fetchall()
         return [self._decode_row("messages", MESSAGE_COLUMNS, r) for r in rows]
 
     def _search_rows(

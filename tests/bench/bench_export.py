@@ -1,0 +1,118 @@
+"""Benchmark: NDJSON export against `sqlite-utils query --nl`, and search latency.
+
+    .venv/bin/python -m tests.bench.bench_export [--messages N] [--backend sqlite|postgresql|both]
+
+Builds a generated archive (tests/bench/archive.py) of N messages, then
+- times `tgparser export messages --format ndjson -o /dev/null` and, on SQLite,
+  `sqlite-utils query --nl` running the equivalent SELECT on the same file; peak RSS of each;
+- runs two-word searches (20 different queries, 3 rounds) and reports the median latency.
+
+Targets: export at least as fast as sqlite-utils with flat memory; search median < 50 ms.
+PostgreSQL: TGPARSER_TEST_PG_URL, or a throwaway cluster as in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests import pgcluster
+from tests.bench.archive import fill, search_queries
+from tgparser.export import EXPORT_COLUMNS
+from tgparser.search_query import parse
+from tgparser.storage import open_storage
+from tgparser.storage.base import MessageFilter
+
+QUERIES = search_queries()
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one child process, its output thrown away."""
+    start = time.perf_counter()
+    with open(os.devnull, "w") as sink:
+        process = subprocess.Popen(command, stdout=sink)
+        _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{command[:3]} failed")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def bench(name: str, url: str, n: int, pg_schema: str) -> None:
+    with open_storage(url, pg_schema=pg_schema) as storage:
+        start = time.perf_counter()
+        count = fill(storage, n)
+        print(f"{name}: generated {count:,} messages in {time.perf_counter() - start:.0f} s")
+        latencies = []
+        for _ in range(3):
+            for query in QUERIES:
+                t = time.perf_counter()
+                storage.search_messages(parse(query), MessageFilter(), limit=20)
+                latencies.append((time.perf_counter() - t) * 1000)
+    print(
+        f"{name}: search, two words, {len(latencies)} runs: median "
+        f"{statistics.median(latencies):.1f} ms, p90 "
+        f"{sorted(latencies)[int(len(latencies) * 0.9)]:.1f} ms"
+    )
+
+    env_cmd = [sys.executable, "-m", "tgparser", "--db", url]
+    os.environ["TGPARSER_PG_SCHEMA"] = pg_schema
+    wall, rss = run_measured([*env_cmd, "-q", "export", "messages", "-o", "-"])
+    print(
+        f"{name}: tgparser export ndjson: {wall:.1f} s ({count / wall:,.0f} rows/s), "
+        f"peak RSS {rss:.0f} MB"
+    )
+    if name == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        # The same columns the export reads (its fields are made of them), same order.
+        columns = ", ".join(f"m.{c}" for c in EXPORT_COLUMNS)
+        select = (
+            f"SELECT {columns}, s.username FROM messages m LEFT JOIN sources s "
+            "ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id) "
+            "ORDER BY m.chat_id, m.date, m.message_id"
+        )
+        tool = shutil.which("sqlite-utils") or str(Path(sys.executable).with_name("sqlite-utils"))
+        wall, rss = run_measured([tool, "query", "/" + path.lstrip("/"), select, "--nl"])
+        print(
+            f"{name}: sqlite-utils query --nl: {wall:.1f} s ({count / wall:,.0f} rows/s), "
+            f"peak RSS {rss:.0f} MB"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="tgparser-bench-"))
+    cluster = None
+    schema = f"bench_{os.getpid()}"
+    try:
+        if args.backend in ("sqlite", "both"):
+            bench("sqlite", f"sqlite:///{workdir / 'archive.db'}", args.messages, schema)
+        if args.backend in ("postgresql", "both"):
+            url = os.environ.get("TGPARSER_TEST_PG_URL")
+            if not url:
+                cluster = pgcluster.start_cluster()
+                url = cluster.url()
+            try:
+                bench("postgresql", url, args.messages, schema)
+            finally:
+                with open_storage(url, pg_schema=schema) as storage:
+                    storage._execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
