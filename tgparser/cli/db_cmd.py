@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from tgparser.cli.app import App, pass_app
@@ -109,3 +111,180 @@ def _human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+@db.command("copy")
+@click.option("--from", "from_url", metavar="URL", help="Source database (default: --db).")
+@click.option("--to", "to_url", metavar="URL", required=True, help="Target database.")
+@click.option("--tables", metavar="T,...", help="Only these tables (default: all).")
+@click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
+@click.option(
+    "--verify",
+    "verify_after",
+    is_flag=True,
+    help="Then compare row counts and checksums of every copied table.",
+)
+@click.option("--append", is_flag=True, help="Add to a non-empty target, skipping rows it has.")
+@click.option("--replace", is_flag=True, help="Empty the target tables first.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1_000_000),
+    default=5000,
+    show_default=True,
+    help="Rows per batch (and per commit).",
+)
+@click.option("--json", "json_flag", is_flag=True, help="Machine-readable JSON on stdout.")
+@pass_app
+def db_copy(
+    app: App,
+    from_url: str | None,
+    to_url: str,
+    tables: str | None,
+    dry_run: bool,
+    verify_after: bool,
+    append: bool,
+    replace: bool,
+    batch_size: int,
+    json_flag: bool,
+) -> None:
+    """Copy the archive to another database: SQLite or PostgreSQL, either way.
+
+    Streams with constant memory (COPY into PostgreSQL). A fresh target is migrated to the
+    source's schema version; a non-empty one is refused unless --append or --replace. An
+    interrupted copy is completed by running it again with --append.
+    """
+    from tgparser import copy as service
+
+    if append and replace:
+        raise click.UsageError("--append and --replace exclude each other")
+    chosen = service.choose_tables(tables)
+    source, target = _open_pair(app, from_url, to_url)
+    try:
+        service.prepare_target(source, target, dry_run=dry_run)
+        if dry_run:
+            plans = service.plan_copy(source, target, chosen, append=append, replace=replace)
+            _render_plans(app, plans, json_flag, dry_run=True)
+            return
+        with _table_progress(app) as progress:
+            plans = service.copy_archive(
+                source,
+                target,
+                chosen,
+                append=append,
+                replace=replace,
+                batch_size=batch_size,
+                progress=progress,
+            )
+        checks = service.verify(source, target, chosen) if verify_after else None
+    finally:
+        target.close()
+        if from_url:  # opened here; the configured database closes with the app
+            source.close()
+    _render_plans(app, plans, json_flag, dry_run=False, checks=checks)
+    if checks is not None and not all(c.ok for c in checks):
+        raise click.exceptions.Exit(1)
+
+
+@db.command("verify")
+@click.option(
+    "--against", "against", metavar="URL", required=True, help="The other database to compare with."
+)
+@click.option("--tables", metavar="T,...", help="Only these tables (default: all).")
+@click.option("--json", "json_flag", is_flag=True, help="Machine-readable JSON on stdout.")
+@pass_app
+def db_verify(app: App, against: str, tables: str | None, json_flag: bool) -> None:
+    """Compare this archive with another: row counts and checksums per table.
+
+    Exits non-zero on any difference: a changed value, a missing or an extra row.
+    """
+    from tgparser import copy as service
+
+    chosen = service.choose_tables(tables)
+    source, target = _open_pair(app, None, against)
+    try:
+        if source.identity() == target.identity():
+            raise service.CopyError("the two databases are the same database")
+        checks = service.verify(source, target, chosen)
+    finally:
+        target.close()
+    _render_checks(app, checks, json_flag)
+    if not all(c.ok for c in checks):
+        raise click.exceptions.Exit(1)
+
+
+def _open_pair(app: App, from_url: str | None, to_url: str) -> tuple[Any, Any]:
+    from tgparser.storage import open_storage, parse_database_url
+
+    target_url = parse_database_url(to_url)  # a bad URL fails before anything is opened
+    if from_url:
+        source = open_storage(from_url, pg_schema=app.settings.pg_schema, create=False)
+    else:
+        source = app.storage(create=False, ensure_schema=False)
+    target = open_storage(target_url, pg_schema=app.settings.pg_schema)
+    return source, target
+
+
+def _render_plans(
+    app: App, plans: list[Any], json_flag: bool, *, dry_run: bool, checks: list[Any] | None = None
+) -> None:
+    if app.wants_json(json_flag):
+        data: dict[str, Any] = {"dry_run": dry_run, "tables": [p.as_dict() for p in plans]}
+        if checks is not None:
+            data["verify"] = [c.as_dict() for c in checks]
+            data["ok"] = all(c.ok for c in checks)
+        app.print_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(title="would copy" if dry_run else "copied")
+    for column in ("table", "source rows", "target rows", "action"):
+        table.add_column(column, justify="right" if "rows" in column else "left")
+    for plan in plans:
+        table.add_row(
+            plan.table,
+            f"{plan.source_rows:,}",
+            f"{plan.target_rows:,}",
+            plan.action if dry_run else f"{plan.action}: {plan.target_rows:,} rows",
+        )
+    app.stdout_console().print(table)
+    if checks is not None:
+        _render_checks(app, checks, False)
+
+
+def _render_checks(app: App, checks: list[Any], json_flag: bool) -> None:
+    if app.wants_json(json_flag):
+        app.print_json({"ok": all(c.ok for c in checks), "tables": [c.as_dict() for c in checks]})
+        return
+    from rich.table import Table
+
+    table = Table(title="verify")
+    for column in ("table", "source rows", "target rows", "checksums", "result"):
+        table.add_column(column, justify="right" if "rows" in column else "left")
+    for check in checks:
+        same = check.source_checksum == check.target_checksum
+        table.add_row(
+            check.table,
+            f"{check.source_rows:,}",
+            f"{check.target_rows:,}",
+            "equal" if same else "DIFFER",
+            "ok" if check.ok else "MISMATCH",
+        )
+    app.stdout_console().print(table)
+
+
+class _NoBars:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _table_progress(app: App) -> Any:
+    import sys
+
+    if app.quiet or app.json or not sys.stderr.isatty():
+        return _NoBars()
+    from tgparser.cli.progress import RichTableProgress
+
+    return RichTableProgress()

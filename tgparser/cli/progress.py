@@ -19,7 +19,7 @@ from rich.text import Text
 class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} msg/s" if speed else "", style="progress.data.speed")
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
 
 
 class RichIngestProgress:
@@ -62,3 +62,33 @@ class RichIngestProgress:
             total=self.progress.tasks[-1].completed or 1,
             completed=self.progress.tasks[-1].completed or 1,
         )
+
+
+class RichTableProgress:
+    """`db copy`: one bar per table with rows, rows/s and time left."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> RichTableProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def table_started(self, table: str, total: int) -> None:
+        self.task = self.progress.add_task(table, total=total or None)
+
+    def advanced(self, rows: int) -> None:
+        self.progress.advance(self.task, rows)

@@ -209,16 +209,21 @@ class Storage(ABC):
         pending = mig.pending_migrations(applied, self.dialect)
         return SchemaState(applied, pending, mig.latest_version(self.dialect))
 
-    def migrate(self, *, dry_run: bool = False) -> list[mig.Migration]:
+    def migrate(self, *, dry_run: bool = False, up_to: int | None = None) -> list[mig.Migration]:
         """Apply pending migrations in order, each in its own transaction; return them.
+        `up_to` stops at that version (to match another database's schema).
 
         The whole run holds the database's migration lock, so processes migrating at once
         apply each file once and never see each other's half-migrated schema.
         """
+
+        def wanted(pending: list[mig.Migration]) -> list[mig.Migration]:
+            return [m for m in pending if up_to is None or m.version <= up_to]
+
         if dry_run:
-            return self.schema_state().pending
+            return wanted(self.schema_state().pending)
         with self._migration_lock():
-            pending = self.schema_state().pending  # again, now that nobody else migrates
+            pending = wanted(self.schema_state().pending)  # again, now nobody else migrates
             for migration in pending:
                 self._apply_migration(migration)
         return pending
@@ -687,6 +692,38 @@ class Storage(ABC):
                 }
             )
         return stats
+
+    # -- whole tables: copy and verify ----------------------------------------------------------
+
+    def identity(self) -> str:
+        """What names this database and namespace, to refuse copying a database onto itself."""
+        return self.url.masked
+
+    def count_rows(self, table: str) -> int:
+        return self._query(f"SELECT count(*) FROM {table}")[0][0]
+
+    def iter_table(self, table: str, batch_size: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Every row of a table, in this backend's own representation, streamed."""
+        columns = ", ".join(TABLE_COLUMNS[table])
+        return self._stream(f"SELECT {columns} FROM {table}", (), batch_size)
+
+    def decode_native(self, table: str, values: Sequence[Any]) -> Row:
+        return self._decode_row(table, tuple(TABLE_COLUMNS[table]), values)
+
+    def encode_native(self, table: str, row: Row) -> list[Any]:
+        return self._encode_row(table, row, tuple(TABLE_COLUMNS[table]))
+
+    @abstractmethod
+    def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
+        """Insert rows given in this backend's representation (all columns of the table);
+        with `skip_existing`, rows whose key is already there are left out. Returns how many
+        were inserted. Runs in the caller's transaction."""
+
+    def delete_all(self, table: str) -> int:
+        return self._execute(f"DELETE FROM {table}")
+
+    def after_bulk_load(self) -> None:  # noqa: B027 - nothing to do by default
+        """Bring counters in step with loaded rows (PostgreSQL's identity sequences)."""
 
     # -- ingest runs ---------------------------------------------------------------------------
 

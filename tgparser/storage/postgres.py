@@ -28,6 +28,7 @@ from tgparser.storage.base import (
     clean_text,
     json_text,
 )
+from tgparser.storage.columns import TABLE_COLUMNS
 from tgparser.storage.urls import DatabaseURL
 
 DEFAULT_SCHEMA = "tgparser"
@@ -221,6 +222,47 @@ class PostgresStorage(Storage):
         )
         query = to_tsquery(groups)
         return self._query(sql, [query, *params, limit, query])
+
+    def identity(self) -> str:
+        info = self.conn.info
+        return f"postgresql://{info.host}:{info.port}/{info.dbname}#{self.schema}"
+
+    def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
+        columns = ", ".join(TABLE_COLUMNS[table])
+        try:
+            if not skip_existing:
+                self._copy_in(table, columns, rows)
+                return len(rows)
+            # COPY cannot skip conflicts: stage the rows, then insert what is missing.
+            stage = f"copy_stage_{table}"
+            self._execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+            )
+            self._execute(f"TRUNCATE {stage}")
+            self._copy_in(stage, columns, rows)
+            return self._execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
+                "ON CONFLICT DO NOTHING"
+            )
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def _copy_in(self, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        # Text COPY: the server parses each value by its column type, so ISO timestamps and
+        # JSON text read from SQLite load as they are.
+        with (
+            self.conn.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+    def after_bulk_load(self) -> None:
+        # ingest_runs.id is an identity column: move its sequence past the copied ids.
+        self._execute(
+            "SELECT setval(pg_get_serial_sequence('ingest_runs', 'id'), "
+            "COALESCE((SELECT max(id) FROM ingest_runs), 0) + 1, false)"
+        )
 
     def existing_tables(self) -> set[str]:
         rows = self._query(

@@ -17,6 +17,7 @@ import sqlite_utils
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import MESSAGE_COLUMNS, Storage, as_utc, clean_text, json_text, utcnow
+from tgparser.storage.columns import TABLE_COLUMNS
 from tgparser.storage.urls import DatabaseURL
 
 PAGE_SIZE = 16_384
@@ -134,6 +135,22 @@ class SQLiteStorage(Storage):
             "ORDER BY bm25(messages_fts), m.date DESC LIMIT ?"
         )
         return self._query(sql, [to_fts5(groups), *params, limit])
+
+    def identity(self) -> str:
+        return f"sqlite:{self.path.resolve()}"
+
+    def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
+        columns = tuple(TABLE_COLUMNS[table])
+        marks = ", ".join("?" * len(columns))
+        conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
+        try:
+            cursor = self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){conflict}", rows
+            )
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(exc, self.path) from exc
+        # rowcount sums the rows executemany inserted (not what the search triggers wrote).
+        return cursor.rowcount
 
     def existing_tables(self) -> set[str]:
         return set(self.db.table_names())

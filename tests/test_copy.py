@@ -1,0 +1,296 @@
+"""`db copy` and `db verify` in every direction between SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.conftest import PGServer
+from tests.factories import CHANNEL_ID, make_message, make_source
+from tgparser.cli import main
+from tgparser.storage import migrations as mig
+from tgparser.storage import open_storage
+
+GROUP = -1009876543210
+
+
+@pytest.fixture
+def second_pg_url(pg_server: PGServer) -> Iterator[str]:
+    name = pg_server.create_database()
+    try:
+        yield pg_server.url_for(name)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture
+def second_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'target.db'}"
+
+
+def _urls(request: pytest.FixtureRequest, kind: str, second: bool) -> str:
+    name = {
+        ("sqlite", False): "sqlite_url",
+        ("sqlite", True): "second_sqlite_url",
+        ("postgresql", False): "pg_url",
+        ("postgresql", True): "second_pg_url",
+    }[kind, second]
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture(
+    params=[
+        ("sqlite", "postgresql"),
+        ("postgresql", "sqlite"),
+        ("postgresql", "postgresql"),
+        ("sqlite", "sqlite"),
+    ],
+    ids=lambda p: f"{p[0]}-to-{p[1]}",
+)
+def pair(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(source URL, empty target URL) for each direction."""
+    src_kind, dst_kind = request.param
+    return _urls(request, src_kind, False), _urls(request, dst_kind, True)
+
+
+def fill_archive(url: str) -> None:
+    """Every table and every column type: timestamps with zones and microseconds, JSON with
+    Unicode and 64-bit ints, booleans, huge and awkward texts, edit history, runs."""
+    with open_storage(url) as store:
+        store.migrate()
+        store.upsert_source(
+            make_source(
+                options={"comments": True, "since": "2024-01-01"},
+                linked_chat_id=GROUP,
+                access_hash=-(2**62),
+            )
+        )
+        store.upsert_source(make_source(GROUP, username=None, type="supergroup"))
+        run = store.start_run(CHANNEL_ID)
+        store.finish_run(run, status="ok", fetched=3, inserted=3, details={"phases": {"new": 3}})
+        store.update_source(
+            CHANNEL_ID,
+            high_water_id=3,
+            backfill_done=True,
+            not_before=datetime(2030, 1, 1, 12, 0, 0, 1, tzinfo=UTC),
+        )
+        store.upsert_messages(
+            [
+                make_message(
+                    1,
+                    text="Привет 👋 'quotes' \"double\" \\ back\nnew line",
+                    date=datetime(
+                        2024, 2, 29, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))
+                    ),
+                    entities=[{"type": "bold", "offset": 0, "length": 6}],
+                    reactions=[{"reaction": {"custom_emoji_id": 2**63 - 1}, "count": 2}],
+                    media={"kind": "photo", "id": 2**63 - 1, "w": 1.5},
+                    is_pinned=True,
+                    grouped_id=-(2**63),
+                ),
+                make_message(2, text="x" * 200_000, is_pinned=False, views=None),
+                make_message(3, text="", raw={"_": "MessageService", "nested": [[], {}, None]}),
+                make_message(
+                    7,
+                    chat_id=GROUP,
+                    kind="comment",
+                    parent_chat_id=CHANNEL_ID,
+                    parent_message_id=1,
+                    text="комментарий",
+                ),
+            ]
+        )
+        store.upsert_messages([make_message(1, text="edited ✓")])  # a message_versions row
+        store.set_thread_cursor(CHANNEL_ID, 1, 7)
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def copy(source: str, target: str, *extra: str) -> Result:
+    return run("--db", source, "db", "copy", "--to", target, *extra)
+
+
+def checksums(result: Result) -> dict[str, bool]:
+    return {t["table"]: t["ok"] for t in json.loads(result.stdout)["verify"]}
+
+
+def test_copy_every_direction_with_verify(pair: tuple[str, str]) -> None:
+    source, target = pair
+    fill_archive(source)
+    result = copy(source, target, "--verify", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ok"] is True
+    copied = {t["table"]: t["target_rows"] for t in data["tables"]}
+    assert copied == {
+        "sources": 2,
+        "ingest_runs": 1,
+        "messages": 4,
+        "message_versions": 1,
+        "thread_cursors": 1,
+    }
+    with open_storage(source) as a, open_storage(target) as b:
+        for key in [(CHANNEL_ID, 1), (CHANNEL_ID, 2), (CHANNEL_ID, 3), (GROUP, 7)]:
+            assert b.get_message(*key) == a.get_message(*key)
+        assert b.list_sources() == a.list_sources()
+        assert b.list_versions(CHANNEL_ID, 1) == a.list_versions(CHANNEL_ID, 1)
+        assert b.list_runs() == a.list_runs()
+        # later inserts work: the id sequence moved past the copied runs
+        assert b.start_run(CHANNEL_ID) == a.list_runs()[0]["id"] + 1
+        assert b.schema_state().version == a.schema_state().version
+
+
+def test_round_trip_sqlite_postgresql_sqlite_keeps_checksums(
+    sqlite_url: str, pg_url: str, second_sqlite_url: str
+) -> None:
+    fill_archive(sqlite_url)
+    assert copy(sqlite_url, pg_url).exit_code == 0
+    assert copy(pg_url, second_sqlite_url).exit_code == 0
+    result = run("--db", sqlite_url, "db", "verify", "--against", second_sqlite_url, "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["ok"] is True
+    assert all(t["source_checksum"] == t["target_checksum"] for t in data["tables"])
+
+
+@pytest.mark.parametrize("damage", ["changed", "missing", "extra"])
+def test_verify_catches_a_changed_missing_or_extra_row(pair: tuple[str, str], damage: str) -> None:
+    source, target = pair
+    fill_archive(source)
+    assert copy(source, target).exit_code == 0
+    with open_storage(target) as store:
+        if damage == "changed":  # one character of one text
+            store._execute("UPDATE messages SET text = 'edited ✔' WHERE message_id = 1")
+        elif damage == "missing":
+            store._execute("DELETE FROM thread_cursors")
+        else:
+            store.upsert_messages([make_message(99)])
+    result = run("--db", source, "db", "verify", "--against", target, "--json")
+    assert result.exit_code == 1
+    broken = [t["table"] for t in json.loads(result.stdout)["tables"] if not t["ok"]]
+    assert (
+        broken
+        == {"changed": ["messages"], "missing": ["thread_cursors"], "extra": ["messages"]}[damage]
+    )
+    human = run("--db", source, "db", "verify", "--against", target)
+    assert human.exit_code == 1 and "MISMATCH" in human.stdout
+
+
+def test_non_empty_target_is_refused_then_append_copies_nothing_twice(
+    pair: tuple[str, str],
+) -> None:
+    source, target = pair
+    fill_archive(source)
+    assert copy(source, target).exit_code == 0
+    refused = copy(source, target)
+    assert refused.exit_code == 1
+    assert "already holds rows" in refused.stderr and "--append" in refused.stderr
+    again = copy(source, target, "--append", "--verify", "--json")
+    assert again.exit_code == 0
+    assert all(t["target_rows"] == 0 for t in json.loads(again.stdout)["tables"])
+    assert all(checksums(again).values())
+
+
+def test_replace_overwrites(pair: tuple[str, str]) -> None:
+    source, target = pair
+    fill_archive(source)
+    assert copy(source, target).exit_code == 0
+    with open_storage(target) as store:
+        store.upsert_messages([make_message(500)])
+    result = copy(source, target, "--replace", "--verify", "--json")
+    assert result.exit_code == 0
+    assert all(checksums(result).values())
+
+
+def test_interrupted_copy_then_append_completes(
+    pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = pair
+    fill_archive(source)
+    with open_storage(source) as store:
+        store.upsert_messages(make_message(i) for i in range(10, 60))
+    from tgparser.storage.base import Storage
+    from tgparser.storage.postgres import PostgresStorage
+    from tgparser.storage.sqlite import SQLiteStorage
+
+    target_class = PostgresStorage if target.startswith("postgresql") else SQLiteStorage
+    loads = 0
+    real_load = target_class.load_rows
+
+    def dying_load(self: Storage, table: str, rows: list, *, skip_existing: bool) -> int:
+        nonlocal loads
+        if table == "messages":
+            loads += 1
+            if loads == 3:
+                raise ConnectionError("connection to the target dropped")
+        return real_load(self, table, rows, skip_existing=skip_existing)
+
+    monkeypatch.setattr(target_class, "load_rows", dying_load)
+    interrupted = copy(source, target, "--batch-size", "10")
+    assert interrupted.exit_code == 1  # never reported as a success
+    assert "connection to the target dropped" in interrupted.stderr
+    monkeypatch.undo()
+    with open_storage(target) as store:
+        assert 0 < store.count_messages() < 54  # two batches made it
+    done = copy(source, target, "--append", "--verify", "--json", "--batch-size", "10")
+    assert done.exit_code == 0
+    assert all(checksums(done).values())
+
+
+def test_dry_run_writes_nothing(sqlite_url: str, second_pg_url: str) -> None:
+    fill_archive(sqlite_url)
+    result = copy(sqlite_url, second_pg_url, "--dry-run", "--json")
+    assert result.exit_code == 0
+    plans = {
+        t["table"]: (t["source_rows"], t["target_rows"], t["action"])
+        for t in json.loads(result.stdout)["tables"]
+    }
+    assert plans["messages"] == (4, 0, "copy")
+    with open_storage(second_pg_url) as store:
+        assert store.existing_tables() == set()  # not even migrated
+
+
+def test_version_mismatch_is_refused(
+    sqlite_url: str, second_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill_archive(sqlite_url)
+    shipped = mig.load_migrations("postgresql")
+    monkeypatch.setattr(mig, "load_migrations", lambda d: shipped[:1])
+    with open_storage(second_pg_url) as store:
+        store.migrate()
+    monkeypatch.undo()
+    result = copy(sqlite_url, second_pg_url)
+    assert result.exit_code == 1
+    assert "the target at 1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("mysql://x/y", "unsupported database URL scheme"),
+        ("postgresql://u:pw@/db?host=/nonexistent&port=1", "cannot connect to"),
+    ],
+)
+def test_bad_targets(sqlite_url: str, target: str, message: str) -> None:
+    fill_archive(sqlite_url)
+    result = copy(sqlite_url, target)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "pw" not in result.stderr
+
+
+def test_same_database_and_unknown_table_are_refused(sqlite_url: str) -> None:
+    fill_archive(sqlite_url)
+    same = copy(sqlite_url, sqlite_url)
+    assert same.exit_code == 1 and "same database" in same.stderr
+    unknown = copy(sqlite_url, sqlite_url + ".other", "--tables", "messages,secrets")
+    assert unknown.exit_code == 1 and "unknown table 'secrets'" in unknown.stderr
