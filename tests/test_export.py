@@ -107,7 +107,7 @@ def test_ndjson_export_has_the_documented_fields_and_working_urls(
         "chat_id": world.public_id,
         "message_id": 1,
         "kind": "post",
-        "date": "2025-03-01T09:00:00Z",
+        "date": "2025-03-01T09:00:00.000000Z",
         "edit_date": None,
         "author": "Jane",
         "sender_id": world.public_id,
@@ -344,8 +344,8 @@ def test_stats(tg: Harness, world: World) -> None:
     public = rows[world.public_id]
     assert (public["messages"], public["comments"]) == (5, 1)
     assert (public["first_date"], public["last_date"]) == (
-        "2025-03-01T09:00:00Z",
-        "2025-03-04T09:00:00Z",
+        "2025-03-01T09:00:00.000000Z",
+        "2025-03-04T09:00:00.000000Z",
     )
     assert public["telegram_count"] == 5
     assert public["archived_share"] == 1.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from tgparser.errors import TgparserError
@@ -142,8 +142,8 @@ def export_record(row: Row, fields: Sequence[str] = FIELDS) -> dict[str, Any]:
         "chat_id": row["chat_id"],
         "message_id": row["message_id"],
         "kind": row["kind"],
-        "date": _iso(row["date"]),
-        "edit_date": _iso(row["edit_date"]),
+        "date": iso_utc(row["date"]),
+        "edit_date": iso_utc(row["edit_date"]),
         "author": row["post_author"] or row["sender_name"],
         "sender_id": row["sender_id"],
         "text": row["text"],
@@ -158,13 +158,19 @@ def export_record(row: Row, fields: Sequence[str] = FIELDS) -> dict[str, Any]:
         "forward_from_name": row["fwd_from_name"],
         "forward_from_message_id": row["fwd_from_message_id"],
         "parent_message_id": row["parent_message_id"],
-        "raw": row.get("raw"),
     }
+    if fields is FIELDS:  # the default: already in order, nothing to pick
+        return values
+    values["raw"] = row.get("raw")
     return {name: values[name] for name in fields}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+def iso_utc(value: datetime | str | None) -> str | None:
+    """The export's timestamp format, fixed width: 2025-03-01T09:00:00.000000Z (rows read for
+    export already carry it as text)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def export_messages(
@@ -191,10 +197,16 @@ def write_records(
         raise TgparserError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
     count = 0
     if fmt == "ndjson":
+        lines: list[str] = []
         for record in records:
-            out.write(_dumps(record))
-            out.write("\n")
-            count += 1
+            lines.append(_dumps(record))
+            if len(lines) == 1000:  # fewer, larger writes: the text layer's cost is per call
+                out.write("\n".join(lines) + "\n")
+                count += len(lines)
+                lines = []
+        if lines:
+            out.write("\n".join(lines) + "\n")
+            count += len(lines)
     elif fmt == "json":
         out.write("[")
         for record in records:

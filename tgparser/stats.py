@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tgparser.export import chat_link
+from tgparser.export import chat_link, iso_utc
 from tgparser.storage import Storage
 
 
@@ -25,9 +25,9 @@ def archive_stats(storage: Storage) -> list[dict[str, Any]]:
                 "link": chat_link(source["chat_id"], source["username"]),
                 "messages": item["messages"],
                 "comments": item["comments"],
-                "first_date": _iso(item["first_date"]),
-                "last_date": _iso(item["last_date"]),
-                "last_success_at": _iso(item["last_success_at"]),
+                "first_date": iso_utc(item["first_date"]),
+                "last_date": iso_utc(item["last_date"]),
+                "last_success_at": iso_utc(item["last_success_at"]),
                 "last_error": last_run["error"] if last_run else None,
                 "telegram_count": telegram_count,
                 # Telegram counts messages still there; deleted ones we kept can push it over 1.
@@ -37,7 +37,3 @@ def archive_stats(storage: Storage) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")

@@ -150,9 +150,14 @@ def search_queries(count: int = 20, seed: int = 7) -> list[str]:
     ]
 
 
-def _text(rng: random.Random) -> str:
+def _text(rng: random.Random, long: bool = False) -> str:
     roll = rng.random()
-    length = 0 if roll < 0.05 else rng.randint(20, 300) if roll < 0.7 else rng.randint(300, 4000)
+    if long:  # "~3 KB rows": 500-2500 characters, half of them two-byte Cyrillic
+        length = rng.randint(500, 2500)
+    else:
+        length = (
+            0 if roll < 0.05 else rng.randint(20, 300) if roll < 0.7 else rng.randint(300, 4000)
+        )
     if not length:
         return ""
     vocabulary = VOCABULARIES[rng.random() < 0.5]
@@ -160,8 +165,9 @@ def _text(rng: random.Random) -> str:
     return " ".join(words)[:length]
 
 
-def generate(n: int, seed: int = 42) -> Iterator[dict[str, Any]]:
-    """Message records (posts and comments) for `upsert_messages`."""
+def generate(n: int, seed: int = 42, *, long: bool = False) -> Iterator[dict[str, Any]]:
+    """Message records (posts and comments) for `upsert_messages`; `long` texts make rows of
+    about 3 KB (text plus raw JSON)."""
     rng = random.Random(seed)
     next_id = [1] * (CHANNELS * 2)
     posts: list[tuple[int, int]] = []
@@ -180,7 +186,7 @@ def generate(n: int, seed: int = 42) -> Iterator[dict[str, Any]]:
         next_id[slot] += 1
         if kind == "post":
             posts.append((chat, message_id))
-        text = _text(rng)
+        text = _text(rng, long)
         date = BASE_DATE + timedelta(minutes=3 * i)
         media = {"kind": "photo", "id": rng.getrandbits(62)} if rng.random() < 0.2 else None
         reactions = (
@@ -220,7 +226,7 @@ def generate(n: int, seed: int = 42) -> Iterator[dict[str, Any]]:
         }
 
 
-def fill(storage: Storage, n: int, *, batch: int = 5000, seed: int = 42) -> int:
+def fill(storage: Storage, n: int, *, batch: int = 5000, seed: int = 42, long: bool = False) -> int:
     """Write a generated archive of `n` messages (plus edit versions) into `storage`."""
     storage.ensure_schema()
     for index in range(CHANNELS):
@@ -236,7 +242,7 @@ def fill(storage: Storage, n: int, *, batch: int = 5000, seed: int = 42) -> int:
         )
     pending: list[dict[str, Any]] = []
     edited: list[dict[str, Any]] = []
-    for record in generate(n, seed):
+    for record in generate(n, seed, long=long):
         pending.append(record)
         if record["message_id"] % 50 == 0:
             edited.append(

@@ -79,11 +79,14 @@ def bench(name: str, url: str, n: int, pg_schema: str) -> None:
             "ORDER BY m.chat_id, m.date, m.message_id"
         )
         tool = shutil.which("sqlite-utils") or str(Path(sys.executable).with_name("sqlite-utils"))
-        wall, rss = run_measured([tool, "query", "/" + path.lstrip("/"), select, "--nl"])
-        print(
-            f"{name}: sqlite-utils query --nl: {wall:.1f} s ({count / wall:,.0f} rows/s), "
-            f"peak RSS {rss:.0f} MB"
-        )
+        for extra, label in (([], ""), (["--json-cols"], " --json-cols")):
+            wall, rss = run_measured(
+                [tool, "query", "/" + path.lstrip("/"), select, "--nl", *extra]
+            )
+            print(
+                f"{name}: sqlite-utils query --nl{label}: {wall:.1f} s "
+                f"({count / wall:,.0f} rows/s), peak RSS {rss:.0f} MB"
+            )
 
 
 def main() -> int:

@@ -223,6 +223,9 @@ class PostgresStorage(Storage):
         query = to_tsquery(groups)
         return self._query(sql, [query, *params, limit, query])
 
+    def _timestamp_text(self, expression: str) -> str:
+        return f"""to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
     def identity(self) -> str:
         info = self.conn.info
         return f"postgresql://{info.host}:{info.port}/{info.dbname}#{self.schema}"

@@ -53,7 +53,7 @@ CREATE TABLE messages (
     PRIMARY KEY (chat_id, message_id)
 );
 
-CREATE INDEX messages_chat_date ON messages (chat_id, date);
+CREATE INDEX messages_chat_date ON messages (chat_id, date, message_id);
 CREATE INDEX messages_parent ON messages (parent_chat_id, parent_message_id)
     WHERE parent_chat_id IS NOT NULL;
 CREATE INDEX messages_kind ON messages (kind);
