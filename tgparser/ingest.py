@@ -230,6 +230,13 @@ class SourceIngest:
         from tgparser.telegram.fetch import Deferred
 
         result = self.result
+        if self.source["type"] != "group" and self.source.get("access_hash") is None:
+            result.status = "failed"
+            result.error = (
+                "known from a Telegram Desktop export only: run `tgparser source add "
+                f"{result.label}` to follow it through the API"
+            )
+            return result
         result.run_id = self.storage.start_run(self.chat_id)
         try:
             for phase in PHASES:

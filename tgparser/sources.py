@@ -123,6 +123,8 @@ def _store(
         if existing and previous and since < datetime.fromisoformat(previous):
             changes["backfill_done"] = False
     changes["options"] = options
+    if existing and existing["status"] == "imported":
+        changes["status"] = "active"  # known from a Desktop export; now followed for real
     stored = storage.upsert_source(changes)
     return AddOutcome(text, stored, created=existing is None)
 

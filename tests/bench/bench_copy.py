@@ -46,7 +46,10 @@ def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[flo
     """(wall seconds, peak RSS MB) of one child process."""
     start = time.perf_counter()
     with open(os.devnull, "w") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.PIPE, env=env)
+        # pgloader (SBCL) opens /dev/tty unless its stdin is given.
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.PIPE, env=env
+        )
         _, status, usage = os.wait4(process.pid, 0)
         error = process.stderr.read().decode() if process.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:

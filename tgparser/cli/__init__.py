@@ -37,7 +37,7 @@ def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> No
     app = ctx.find_object(App)
     if app is not None and app.verbose:
         raise exc
-    click.echo(f"Error: {message}", err=True)
+    click.echo(f"Error: {' '.join(message.split())}", err=True)  # always one line
     ctx.exit(code)
 
 
@@ -80,7 +80,15 @@ def main(
 
 
 def _register() -> None:
-    from tgparser.cli import config_cmd, db_cmd, export_cmd, ingest_cmd, source_cmd, telegram_cmd
+    from tgparser.cli import (
+        config_cmd,
+        db_cmd,
+        export_cmd,
+        import_cmd,
+        ingest_cmd,
+        source_cmd,
+        telegram_cmd,
+    )
 
     for command in (
         telegram_cmd.login,
@@ -88,6 +96,7 @@ def _register() -> None:
         telegram_cmd.logout,
         source_cmd.source,
         ingest_cmd.ingest,
+        import_cmd.import_group,
         export_cmd.export,
         export_cmd.search,
         export_cmd.stats,

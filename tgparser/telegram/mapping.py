@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import inspect
-import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,9 +35,7 @@ from telethon import utils
 from telethon.tl import types
 from telethon.tl.tlobject import TLObject
 
-# Bumped if the canonical form hashed by content_hash ever changes, so old and new hashes
-# can never collide by accident.
-_HASH_VERSION = 1
+from tgparser.records import content_hash
 
 _ENTITY_PREFIXES = ("InputMessageEntity", "MessageEntity")
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
@@ -120,28 +116,6 @@ def _jsonable_dict(obj: dict) -> dict[str, Any]:
             raise TypeError(f"non-string key {key!r} cannot be stored as JSON losslessly")
         out[key] = value if type(value) in _JSON_SCALARS else to_jsonable(value)
     return out
-
-
-def content_hash(text: str, entities: list | None, media: dict | None) -> str:
-    """sha256 hex identifying one *version* of a message's content.
-
-    Covers the text, its formatting and which media is attached (kind + id), and nothing that
-    moves on its own (views, forwards, reactions, replies, poll votes), so a changed hash means
-    the message was really edited. ``None`` and empty text/entities hash the same.
-    """
-    payload = {
-        "v": _HASH_VERSION,
-        "text": text or "",
-        "entities": entities or [],
-        "media": _media_identity(media),
-    }
-    return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
-
-
-# Built once: json.dumps() with options constructs a new encoder on every call.
-_canonical_json = json.JSONEncoder(
-    sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-).encode
 
 
 def records_for(
@@ -344,16 +318,6 @@ def _reactions(reactions: Any) -> list[dict[str, Any]] | None:
             key = type(reaction).__name__  # ReactionEmpty or a future type: keep it visible
         out.append({"reaction": key, "count": count.count})
     return out
-
-
-def _media_identity(media: dict | None) -> Any:
-    if not media:
-        return None
-    if media.get("id") is not None:
-        return {"kind": media.get("kind"), "id": media["id"]}
-    # Id-less media (geo, contact, dice, ...) are identified by their whole metadata, so e.g.
-    # a live location update is a new version.
-    return media
 
 
 def _compact(kind: str, **fields: Any) -> dict[str, Any]:

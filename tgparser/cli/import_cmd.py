@@ -1,0 +1,94 @@
+"""`tgparser import desktop`: archives from Telegram Desktop's JSON exports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tgparser.cli.app import App, pass_app
+
+
+@click.group("import")
+def import_group() -> None:
+    """Build the archive from files instead of the API."""
+
+
+@import_group.command("desktop")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--chat",
+    "chats",
+    multiple=True,
+    metavar="NAME_OR_ID",
+    help="Only this chat of a full-account export (its name or id); repeatable.",
+)
+@click.option("--json", "json_flag", is_flag=True, help="Print a summary as JSON.")
+@pass_app
+def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool) -> None:
+    """Import a Telegram Desktop export (result.json, or its folder).
+
+    No API credentials needed. Chats get the ids the API uses, so a later `source add` and
+    `ingest` of the same chat continue the archive without duplicates. The import is one
+    transaction: a damaged file leaves the archive as it was.
+    """
+    from tgparser.desktop import import_desktop as run_import
+
+    storage = app.storage()
+    with _byte_progress(app) as progress:
+        summary = run_import(storage, path, chats=chats, progress=progress)
+    if app.wants_json(json_flag):
+        app.print_json(
+            {
+                "file": summary.path,
+                "messages": summary.messages,
+                "chats": [vars(c) for c in summary.chats],
+            }
+        )
+        return
+    for chat in summary.chats:
+        app.info(
+            f"{chat.name or chat.chat_id} ({chat.type}, {chat.chat_id}): "
+            f"{chat.messages:,} messages, {chat.inserted:,} new, {chat.updated:,} updated"
+        )
+
+
+class _Bytes:
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress(
+            "[bold]importing",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = self.bar.add_task("import", total=None)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> _Bytes:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+class _NoBar:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _byte_progress(app: App) -> Any:
+    if app.quiet or app.json or not sys.stderr.isatty():
+        return _NoBar()
+    return _Bytes()
