@@ -165,7 +165,9 @@ def db_copy(
             plans = service.plan_copy(source, target, chosen, append=append, replace=replace)
             _render_plans(app, plans, json_flag, dry_run=True)
             return
-        with _table_progress(app) as progress:
+        from tgparser.cli.progress import RichTableProgress, progress_display
+
+        with progress_display(app, RichTableProgress) as progress:
             plans = service.copy_archive(
                 source,
                 target,
@@ -270,21 +272,3 @@ def _render_checks(app: App, checks: list[Any], json_flag: bool) -> None:
             "ok" if check.ok else "MISMATCH",
         )
     app.stdout_console().print(table)
-
-
-class _NoBars:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _table_progress(app: App) -> Any:
-    import sys
-
-    if app.quiet or app.json or not sys.stderr.isatty():
-        return _NoBars()
-    from tgparser.cli.progress import RichTableProgress
-
-    return RichTableProgress()

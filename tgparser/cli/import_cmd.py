@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -37,7 +35,9 @@ def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool
     from tgparser.desktop import import_desktop as run_import
 
     storage = app.storage()
-    with _byte_progress(app) as progress:
+    from tgparser.cli.progress import RichByteProgress, progress_display
+
+    with progress_display(app, RichByteProgress) as progress:
         summary = run_import(storage, path, chats=chats, progress=progress)
     if app.wants_json(json_flag):
         app.print_json(
@@ -53,42 +53,3 @@ def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool
             f"{chat.name or chat.chat_id} ({chat.type}, {chat.chat_id}): "
             f"{chat.messages:,} messages, {chat.inserted:,} new, {chat.updated:,} updated"
         )
-
-
-class _Bytes:
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress(
-            "[bold]importing",
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.task = self.bar.add_task("import", total=None)
-
-    def __call__(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __enter__(self) -> _Bytes:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-
-class _NoBar:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _byte_progress(app: App) -> Any:
-    if app.quiet or app.json or not sys.stderr.isatty():
-        return _NoBar()
-    return _Bytes()

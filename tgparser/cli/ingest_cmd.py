@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -82,8 +81,10 @@ def ingest(
         takeout=takeout,
         batch_size=batch_size,
     )
-    with _progress(app) as progress:
-        summary = run_ingest(storage, app.settings, sources, options, progress.sink, unknown)
+    from tgparser.cli.progress import RichIngestProgress, progress_display
+
+    with progress_display(app, RichIngestProgress) as progress:
+        summary = run_ingest(storage, app.settings, sources, options, progress, unknown)
     if app.wants_json(json_flag):
         app.print_json(
             {"exit_code": summary.exit_code, "sources": [r.as_dict() for r in summary.results]}
@@ -112,22 +113,3 @@ def _report(app: App, r: Any) -> None:
     )
     for warning in r.warnings:
         app.info(f"{r.label}: warning: {warning}")
-
-
-class _NoBars:
-    sink = None
-
-    def __enter__(self) -> _NoBars:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _progress(app: App) -> Any:
-    """Rich bars on a terminal only; cron and pipes get plain lines (or nothing)."""
-    if app.quiet or app.json or not sys.stderr.isatty():
-        return _NoBars()
-    from tgparser.cli.progress import RichIngestProgress
-
-    return RichIngestProgress()

@@ -1,7 +1,10 @@
-"""Rich progress display for `ingest`, shown on a terminal only (stderr)."""
+"""Rich progress displays (stderr), shown on a terminal only: never in pipes, cron, --json or
+--quiet runs."""
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from typing import Any
 
 from rich.console import Console
@@ -37,7 +40,6 @@ class RichIngestProgress:
             transient=False,
         )
         self.task: Any = None
-        self.sink = self
 
     def __enter__(self) -> RichIngestProgress:
         self.progress.start()
@@ -88,7 +90,41 @@ class RichTableProgress:
         self.progress.stop()
 
     def table_started(self, table: str, total: int) -> None:
-        self.task = self.progress.add_task(table, total=total or None)
+        self.task = self.progress.add_task(table, total=total)
 
     def advanced(self, rows: int) -> None:
         self.progress.advance(self.task, rows)
+
+
+class RichByteProgress:
+    """`import desktop`: how much of the file the parser has read."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = self.progress.add_task("import", total=None)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progress.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> RichByteProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def progress_display(app: Any, kind: type) -> Any:
+    """A `kind` display when a person watches the terminal; otherwise nothing (`None` inside
+    the `with`)."""
+    if app.quiet or app.json or not sys.stderr.isatty():
+        return nullcontext()
+    return kind()
