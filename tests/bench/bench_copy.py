@@ -114,7 +114,10 @@ def main() -> int:
                     f"peak RSS {rss:4.0f} MB"
                 )
             except RuntimeError as exc:
-                print(f"pgloader (defaults):    failed: {str(exc).splitlines()[-1][:200]}")
+                # SBCL's debugger wants a terminal after a fatal error: show what came before.
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                reason = next((line for line in lines if "exhausted" in line.lower()), lines[-1])
+                print(f"pgloader (defaults):    failed: {reason.strip()[:200]}")
         else:
             print("pgloader: not installed (apt-get install pgloader)")
     finally:
