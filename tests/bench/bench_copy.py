@@ -14,16 +14,14 @@ Each runs as its own process: wall time, rows/s and peak RSS.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from tests import pgcluster
 from tests.bench.archive import fill
+from tests.bench.measure import run_measured
 from tgparser.storage import open_storage
 
 BARE_COPY = r"""
@@ -40,21 +38,6 @@ with psycopg.connect(target, autocommit=True) as conn:
             for row in rows:
                 cp.write_row(row)
 """
-
-
-def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process."""
-    start = time.perf_counter()
-    with open(os.devnull, "w") as sink:
-        # pgloader (SBCL) opens /dev/tty unless its stdin is given.
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.PIPE, env=env
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        error = process.stderr.read().decode() if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command[:4])} failed: {error[-2000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
 def main() -> int:
@@ -82,12 +65,12 @@ def main() -> int:
 
         tgparser = [sys.executable, "-m", "tgparser", "--db", str(sqlite_path), "-q"]
         target = fresh_db("bench_tgparser")
-        wall, rss = measured([*tgparser, "db", "copy", "--to", target])
+        wall, rss = run_measured([*tgparser, "db", "copy", "--to", target])
         print(
             f"tgparser db copy:       {wall:6.1f} s  {total / wall:>8,.0f} rows/s  "
             f"peak RSS {rss:4.0f} MB"
         )
-        wall_v, rss_v = measured([*tgparser, "db", "verify", "--against", target])
+        wall_v, rss_v = run_measured([*tgparser, "db", "verify", "--against", target])
         print(
             f"tgparser db verify:     {wall_v:6.1f} s  (+{wall_v / wall:.0%} on the copy)  "
             f"peak RSS {rss_v:4.0f} MB"
@@ -96,7 +79,7 @@ def main() -> int:
         bare_target = fresh_db("bench_bare")
         with open_storage(bare_target) as storage:
             storage.migrate()
-        wall, rss = measured([sys.executable, "-c", BARE_COPY, str(sqlite_path), bare_target])
+        wall, rss = run_measured([sys.executable, "-c", BARE_COPY, str(sqlite_path), bare_target])
         with open_storage(bare_target) as storage:
             rows = storage.count_rows("messages")
         print(
@@ -108,7 +91,7 @@ def main() -> int:
         if pgloader:
             loader_target = fresh_db("bench_pgloader")
             try:
-                wall, rss = measured([pgloader, f"sqlite://{sqlite_path}", loader_target])
+                wall, rss = run_measured([pgloader, f"sqlite://{sqlite_path}", loader_target])
                 print(
                     f"pgloader (defaults):    {wall:6.1f} s  {total / wall:>8,.0f} rows/s  "
                     f"peak RSS {rss:4.0f} MB"

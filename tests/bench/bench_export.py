@@ -17,7 +17,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,24 +24,13 @@ from pathlib import Path
 
 from tests import pgcluster
 from tests.bench.archive import fill, search_queries
+from tests.bench.measure import run_measured
 from tgparser.export import EXPORT_COLUMNS
 from tgparser.search_query import parse
 from tgparser.storage import open_storage
 from tgparser.storage.base import MessageFilter
 
 QUERIES = search_queries()
-
-
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one child process, its output thrown away."""
-    start = time.perf_counter()
-    with open(os.devnull, "w") as sink:
-        process = subprocess.Popen(command, stdout=sink)
-        _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command[:3]} failed")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def bench(name: str, url: str, n: int, pg_schema: str) -> None:
