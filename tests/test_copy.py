@@ -294,3 +294,15 @@ def test_same_database_and_unknown_table_are_refused(sqlite_url: str) -> None:
     assert same.exit_code == 1 and "same database" in same.stderr
     unknown = copy(sqlite_url, sqlite_url + ".other", "--tables", "messages,secrets")
     assert unknown.exit_code == 1 and "unknown table 'secrets'" in unknown.stderr
+
+
+def test_dry_run_and_verify_create_no_file(sqlite_url: str, tmp_path: Path) -> None:
+    fill_archive(sqlite_url)
+    missing = tmp_path / "not-yet.db"
+    dry = copy(sqlite_url, str(missing), "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    assert {t["action"] for t in json.loads(dry.stdout)["tables"]} == {"copy"}
+    assert not missing.exists()
+    verify = run("--db", sqlite_url, "db", "verify", "--against", str(missing))
+    assert verify.exit_code == 1 and "no database at" in verify.stderr
+    assert not missing.exists()

@@ -158,7 +158,7 @@ def db_copy(
     if append and replace:
         raise click.UsageError("--append and --replace exclude each other")
     chosen = service.choose_tables(tables)
-    source, target = _open_pair(app, from_url, to_url)
+    source, target = _open_pair(app, from_url, to_url, dry_run=dry_run)
     try:
         service.prepare_target(source, target, dry_run=dry_run)
         if dry_run:
@@ -202,7 +202,7 @@ def db_verify(app: App, against: str, tables: str | None, json_flag: bool) -> No
     from tgparser import copy as service
 
     chosen = service.choose_tables(tables)
-    source, target = _open_pair(app, None, against)
+    source, target = _open_pair(app, None, against, create_target=False)
     try:
         if source.identity() == target.identity():
             raise service.CopyError("the two databases are the same database")
@@ -214,15 +214,25 @@ def db_verify(app: App, against: str, tables: str | None, json_flag: bool) -> No
         raise click.exceptions.Exit(1)
 
 
-def _open_pair(app: App, from_url: str | None, to_url: str) -> tuple[Any, Any]:
+def _open_pair(
+    app: App,
+    from_url: str | None,
+    to_url: str,
+    *,
+    dry_run: bool = False,
+    create_target: bool = True,
+) -> tuple[Any, Any]:
     from tgparser.storage import open_storage, parse_database_url
 
     target_url = parse_database_url(to_url)  # a bad URL fails before anything is opened
+    if dry_run and target_url.path is not None and not target_url.path.exists():
+        # A dry run creates no file: an empty in-memory database stands in for the target.
+        target_url = parse_database_url(":memory:")
     if from_url:
         source = open_storage(from_url, pg_schema=app.settings.pg_schema, create=False)
     else:
         source = app.storage(create=False, ensure_schema=False)
-    target = open_storage(target_url, pg_schema=app.settings.pg_schema)
+    target = open_storage(target_url, pg_schema=app.settings.pg_schema, create=create_target)
     return source, target
 
 
