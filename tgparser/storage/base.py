@@ -665,7 +665,9 @@ class Storage(ABC):
         `source_username`, a `score` (higher is better; comparable within one search only) and
         a `snippet` with the matches between ** marks."""
         clauses, params = self._filter_sql(f)
-        rows = self._search_rows(groups, clauses, params, limit)
+        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
+        where = "".join(f" AND {c}" for c in clauses)
+        rows = self._search_rows(groups, columns, where, params, limit)
         found = []
         for values in rows:
             row = self._decode_row("messages", MESSAGE_COLUMNS, values[:-3])
@@ -675,9 +677,10 @@ class Storage(ABC):
 
     @abstractmethod
     def _search_rows(
-        self, groups: list[Any], clauses: list[str], params: list[Any], limit: int
+        self, groups: list[Any], columns: str, where: str, params: list[Any], limit: int
     ) -> list[tuple[Any, ...]]:
-        """Rows of MESSAGE_COLUMNS + username + score + snippet, best first."""
+        """Rows of `columns` (messages as m) + username + score + snippet, best first;
+        `where` adds the filter's conditions (`AND …`) with `params`."""
 
     def source_stats(self) -> list[Row]:
         """Per followed chat: posts/messages and comments stored, first and last message date,

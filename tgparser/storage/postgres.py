@@ -201,12 +201,10 @@ class PostgresStorage(Storage):
         return [self._decode_row("messages", MESSAGE_COLUMNS, r) for r in rows]
 
     def _search_rows(
-        self, groups: list[Any], clauses: list[str], params: list[Any], limit: int
+        self, groups: list[Any], columns: str, where: str, params: list[Any], limit: int
     ) -> list[tuple[Any, ...]]:
         from tgparser.search_query import to_tsquery
 
-        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
-        where = "".join(f" AND {c}" for c in clauses)
         # The snippet is built for the returned rows only (ts_headline re-parses the text).
         sql = (
             f"SELECT {columns}, s.username, r.score, ts_headline('simple', m.text, q, "

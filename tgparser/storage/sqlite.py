@@ -16,7 +16,7 @@ import sqlite_utils
 
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
-from tgparser.storage.base import MESSAGE_COLUMNS, Storage, as_utc, clean_text, json_text, utcnow
+from tgparser.storage.base import Storage, as_utc, clean_text, json_text, utcnow
 from tgparser.storage.columns import TABLE_COLUMNS
 from tgparser.storage.urls import DatabaseURL
 
@@ -119,12 +119,10 @@ class SQLiteStorage(Storage):
             yield from rows
 
     def _search_rows(
-        self, groups: list[Any], clauses: list[str], params: list[Any], limit: int
+        self, groups: list[Any], columns: str, where: str, params: list[Any], limit: int
     ) -> list[tuple[Any, ...]]:
         from tgparser.search_query import to_fts5
 
-        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)
-        where = "".join(f" AND {c}" for c in clauses)
         # bm25() is lower for better matches; negated, it reads like PostgreSQL's rank.
         sql = (
             f"SELECT {columns}, s.username, -bm25(messages_fts), "
