@@ -336,3 +336,24 @@ def test_read_only_folder(tmp_path: Path) -> None:
         folder.chmod(0o700)
     assert_one_line_error(result, "cannot open the database file")
     assert not (folder / "archive.db").exists()
+
+
+def test_a_reader_closing_the_pipe_early_is_not_an_error(sqlite_url: str) -> None:
+    from tests.factories import make_message
+    from tgparser.storage import open_storage
+
+    with open_storage(sqlite_url) as store:
+        store.migrate()
+        store.upsert_messages(make_message(i) for i in range(1, 20_001))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tgparser", "--db", sqlite_url, "export", "messages"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # like `| head -1`
+    process.wait(timeout=60)
+    assert json.loads(first)["message_id"] == 1
+    assert process.stderr.read() == b""  # no "Broken pipe" error
+    assert process.returncode == -13  # ended by SIGPIPE, as cat or grep would be

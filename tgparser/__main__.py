@@ -1,3 +1,3 @@
-from tgparser.cli import main
+from tgparser.cli import run
 
-main(prog_name="tgparser")
+run()

@@ -7,6 +7,7 @@ Heavy modules (Telethon, psycopg, Rich) are imported inside the commands that ne
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -107,3 +108,15 @@ def _register() -> None:
 
 
 _register()
+
+
+def run() -> None:
+    """The `tgparser` program: like `main`, but dies quietly when its reader goes away.
+
+    `tgparser export messages | head` closes the pipe early; like cat or grep, tgparser then
+    ends from SIGPIPE without a word, instead of an error about a broken pipe. (Not set in
+    `main` itself, which tests and other programs call in their own process.)
+    """
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    main(prog_name="tgparser")

@@ -17,6 +17,7 @@ import click
 from tgparser.cli.app import App, pass_app
 from tgparser.cli.params import DATE, UNTIL
 from tgparser.cli.refs import QueryCommand
+from tgparser.cli.source_cmd import _label
 from tgparser.errors import TgparserError
 
 KINDS = click.Choice(["post", "comment", "message", "service"])
@@ -244,7 +245,7 @@ def stats(app: App, json_flag: bool) -> None:
     for row in rows:
         share = f"{row['archived_share']:.0%}" if row["archived_share"] is not None else "—"
         table.add_row(
-            f"@{row['username']}" if row["username"] else str(row["chat_id"]),
+            _label(row),
             f"{row['messages']:,}",
             f"{row['comments']:,}",
             (row["first_date"] or "—")[:10],

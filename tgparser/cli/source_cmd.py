@@ -142,7 +142,12 @@ def source_remove(app: App, refs: tuple[str, ...], purge: bool) -> None:
 
 
 def _label(source: dict[str, Any]) -> str:
-    return f"@{source['username']}" if source.get("username") else str(source["chat_id"])
+    """@username for public chats; the title and id for the others."""
+    if source.get("username"):
+        return f"@{source['username']}"
+    if source.get("title"):
+        return f"{source['title']} ({source['chat_id']})"
+    return str(source["chat_id"])
 
 
 def _source_json(source: dict[str, Any]) -> dict[str, Any]:
