@@ -658,3 +658,23 @@ def test_quiet_run_is_silent_about_busy_and_deferred_sources_but_not_failures(
 def test_mistyped_options_are_usage_errors_not_refs(tg: Harness, args: tuple[str, ...]) -> None:
     result = tg.run(*args, expect=2)
     assert "No such option" in result.stderr
+
+
+@pytest.mark.parametrize("command", [("ingest",), ("source", "add", "@other_channel"), ("whoami",)])
+def test_telegram_unreachable_is_a_one_line_error(
+    tg: Harness, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    import asyncio
+
+    from tests.faketg import FakeSender
+
+    _channel(tg, posts=1)
+    tg.run("source", "add", "@expertnews")
+
+    async def refused(self: FakeSender, connection: object) -> bool:
+        raise asyncio.IncompleteReadError(b"", 1024)  # what a middlebox hanging up looks like
+
+    monkeypatch.setattr(FakeSender, "connect", refused)
+    result = tg.run(*command, expect=1)
+    assert result.stderr.startswith("Error: cannot reach Telegram")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -78,6 +78,9 @@ def main(
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # Telethon warns about each reconnect; tgparser reports what failed in one line.
+        logging.getLogger("telethon").setLevel(logging.ERROR)
 
 
 def _register() -> None:

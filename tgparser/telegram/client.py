@@ -92,7 +92,7 @@ async def connect_authorized(client: TelegramClient) -> TelegramClient:
     """Connect and make sure the session is logged in."""
     try:
         await client.connect()
-    except OSError as exc:
+    except (OSError, EOFError) as exc:  # EOFError: asyncio.IncompleteReadError
         raise TgparserError(f"cannot reach Telegram: {exc}") from None
     if not await client.is_user_authorized():
         raise NotLoggedIn("not logged in to Telegram: run `tgparser login` first")

@@ -202,7 +202,7 @@ class _connected:
     async def __aenter__(self) -> Any:
         try:
             await self.client.connect()
-        except OSError as exc:
+        except (OSError, EOFError) as exc:  # EOFError: asyncio.IncompleteReadError
             raise TgparserError(f"cannot reach Telegram: {exc}") from None
         return self.client
 
