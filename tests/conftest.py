@@ -62,6 +62,14 @@ class PGServer:
     def drop_database(self, name: str) -> None:
         self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
+    def fresh_database(self) -> Iterator[str]:
+        """Yield the URL of a new, empty database; drop it afterwards (for fixtures)."""
+        name = self.create_database()
+        try:
+            yield self.url_for(name)
+        finally:
+            self.drop_database(name)
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PGServer]:
@@ -87,11 +95,7 @@ def pg_server() -> Iterator[PGServer]:
 @pytest.fixture
 def pg_url(pg_server: PGServer) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
-    name = pg_server.create_database()
-    try:
-        yield pg_server.url_for(name)
-    finally:
-        pg_server.drop_database(name)
+    yield from pg_server.fresh_database()
 
 
 @pytest.fixture

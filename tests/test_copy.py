@@ -21,11 +21,7 @@ GROUP = -1009876543210
 
 @pytest.fixture
 def second_pg_url(pg_server: PGServer) -> Iterator[str]:
-    name = pg_server.create_database()
-    try:
-        yield pg_server.url_for(name)
-    finally:
-        pg_server.drop_database(name)
+    yield from pg_server.fresh_database()
 
 
 @pytest.fixture

@@ -563,21 +563,12 @@ class Storage(ABC):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> tuple[str, list[Any]]:
-        p = self.placeholder
-        clauses: list[str] = []
-        params: list[Any] = []
+        # The same date and kind conditions as export and search use, on the bare table.
+        f = MessageFilter(kinds=(kind,) if kind else (), since=since, until=until)
+        clauses, params = self._filter_sql(f, alias="messages")
         if chat_id is not None:
-            clauses.append(f"chat_id = {p}")
-            params.append(chat_id)
-        if kind is not None:
-            clauses.append(f"kind = {p}")
-            params.append(kind)
-        if since is not None:
-            clauses.append(f"date >= {p}")
-            params.append(self._encode("timestamp", since))
-        if until is not None:
-            clauses.append(f"date < {p}")
-            params.append(self._encode("timestamp", until))
+            clauses.insert(0, f"messages.chat_id = {self.placeholder}")
+            params.insert(0, chat_id)
         return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     # -- reading out: export, search, stats -----------------------------------------------------
