@@ -202,3 +202,23 @@ def test_a_schema_prepared_by_an_admin_is_enough(pg_server: PGServer, pg_url: st
     finally:
         pg_server.admin("DROP SCHEMA tgparser CASCADE", pg_url)
         pg_server.admin("DROP ROLE tg_limited")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_every_table_a_migration_creates_is_copied_or_deliberately_not(dialect: str) -> None:
+    """A table a later migration adds must never be silently left out of `db copy --verify`."""
+    from tgparser.storage.columns import COPIED_TABLES, NOT_COPIED, TABLE_COLUMNS
+
+    shipped = mig.load_migrations(dialect)
+    created = set().union(*(m.tables - m.virtual_tables for m in shipped))
+    registered = set(COPIED_TABLES) | set(NOT_COPIED)
+    assert created - registered == set(), "tables no registry entry covers"
+    assert registered - created == set(), "registry entries no migration creates"
+    assert set(COPIED_TABLES).isdisjoint(NOT_COPIED)
+    assert registered <= set(TABLE_COLUMNS), "every registered table has its column types"
+
+
+def test_the_registry_test_catches_an_unregistered_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    _extra_migration("sqlite", monkeypatch)
+    with pytest.raises(AssertionError, match="no registry entry"):
+        test_every_table_a_migration_creates_is_copied_or_deliberately_not("sqlite")

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 from tgparser.errors import TgparserError
 from tgparser.storage import Storage
 from tgparser.storage.base import Row
-from tgparser.storage.columns import TABLE_COLUMNS
+from tgparser.storage.columns import COPIED_TABLES, TABLE_COLUMNS
 
-# Foreign-key order. source_locks are a running ingest's business, not archive data.
-COPY_TABLES = ("sources", "ingest_runs", "messages", "message_versions", "thread_cursors")
+# Foreign-key order, from the one table registry.
+COPY_TABLES = COPIED_TABLES
 DEFAULT_BATCH = 5000
 
 

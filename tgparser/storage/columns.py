@@ -1,4 +1,5 @@
-"""The logical type of every column tgparser stores.
+"""The table registry: every table tgparser creates, the logical type of each of its columns,
+and whether `db copy` / `db verify` carry it.
 
 The SQL files say how each dialect stores a column; this map says what Python value it is, so
 both adapters can hand back the same values (aware UTC datetimes, parsed JSON, bools, ints) for
@@ -109,6 +110,20 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
 # Columns the database maintains itself (never written or read by tgparser): PostgreSQL's
 # generated full-text vector. SQLite keeps its search index in a separate FTS5 table.
 INTERNAL_COLUMNS: dict[str, frozenset[str]] = {"messages": frozenset({"search"})}
+
+# The tables `db copy` and `db verify` carry, in foreign-key order (parents first). A table a
+# migration creates is either here or in NOT_COPIED with the reason: a test fails otherwise, so
+# a new table can never be silently left out of a "verified" copy.
+COPIED_TABLES: tuple[str, ...] = (
+    "sources",
+    "ingest_runs",
+    "messages",
+    "message_versions",
+    "thread_cursors",
+)
+NOT_COPIED: dict[str, str] = {
+    "source_locks": "a running ingest's lock on its source, not archive data",
+}
 
 MESSAGE_KINDS = ("post", "comment", "message", "service")
 SOURCE_TYPES = ("channel", "supergroup", "group", "forum", "user")
