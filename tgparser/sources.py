@@ -6,7 +6,6 @@ Everything but `add_sources` works on the database alone: a stored source is fou
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +62,8 @@ def add_sources(
             parsed.append((text, None, str(exc)))
     if all(ref is None for _, ref, _ in parsed):
         return [AddOutcome(text, error=error) for text, _, error in parsed]
+    import asyncio  # here, not at the top: `search` and `export` use this module too
+
     return asyncio.run(_add(storage, settings, parsed, comments, since))
 
 

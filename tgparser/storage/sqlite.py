@@ -12,8 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import sqlite_utils
-
 from tgparser.errors import MigrationError, StorageError
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import Storage, as_utc, clean_text, json_text, utcnow
@@ -57,7 +55,13 @@ class SQLiteStorage(Storage):
         self.path: Path = url.path
         self._depth = 0  # transaction nesting: the outer block is BEGIN, inner ones savepoints
         self.conn = _connect(self.path, create=create)
-        self.db = sqlite_utils.Database(self.conn)
+
+    @functools.cached_property
+    def db(self) -> Any:
+        """An sqlite-utils view of the connection, imported on first use (start-up time)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -151,7 +155,8 @@ class SQLiteStorage(Storage):
         return cursor.rowcount
 
     def existing_tables(self) -> set[str]:
-        return set(self.db.table_names())
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name for (name,) in rows}
 
     def _applied_migrations(self) -> list[mig.AppliedMigration]:
         if mig.MIGRATIONS_TABLE not in self.existing_tables():
