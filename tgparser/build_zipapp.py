@@ -4,9 +4,10 @@
 
 Run from a checkout (or pass `--source DIR`), with pip and shiv installed (the `test` extra
 has shiv) and PyPI reachable. The file is a shiv zipapp (https://shiv.readthedocs.io): its
-first run extracts the bundled packages once into `~/.cache/tgparser/` (under a file lock,
-through a temporary folder renamed into place, so two cron jobs starting together are safe;
-`SHIV_ROOT=/dir` puts it elsewhere); later runs import from there at normal speed.
+first run extracts the bundled packages once into `~/.cache/tgparser/` and compiles their
+bytecode (under a file lock, in a temporary folder renamed into place, so two cron jobs
+starting together are safe; `SHIV_ROOT=/dir` puts it elsewhere); later runs import from there
+at installed speed.
 
 pip installs tgparser and its dependencies for the Python running this script; the compiled
 parts (psycopg's binary driver with its bundled libpq, ijson's C parser) are then added for
@@ -33,9 +34,16 @@ DEFAULT_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64")
 CACHE_ROOT = "~/.cache/tgparser"
 SHEBANG = "/usr/bin/env python3"
-# sqlite-utils requires pip only for its own `sqlite-utils install` command, which tgparser
-# never runs: leaving it out saves 1.8 MB.
-UNUSED = ("pip",)
+# Dependencies of dependencies that tgparser never reaches, left out of the file (smaller, and
+# fewer entries for Python to read at each start), each with the imports that would need it: a
+# package stays in whenever tgparser's own code mentions one of them.
+UNUSED: dict[str, tuple[str, ...]] = {
+    "pip": ("pip",),  # for sqlite-utils' own `sqlite-utils install` command
+    "tzdata": ("tzdata", "zoneinfo", "dateutil"),  # dateutil's fallback for zone names
+    "pygments": ("pygments", "rich.syntax", "rich.traceback"),  # rich's highlighting
+    "markdown_it": ("markdown_it", "rich.markdown"),  # rich's Markdown renderer
+    "mdurl": ("mdurl", "markdown_it", "rich.markdown"),
+}
 
 
 class BuildError(Exception):
@@ -115,6 +123,21 @@ def _add_files(site: Path, target: Path) -> None:
             shutil.copy2(path, destination)
 
 
+def _unused(package: Path) -> list[str]:
+    """The UNUSED packages that nothing in tgparser's code (at `package`) imports."""
+    code = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in package.rglob("*.py")
+        if path.name != "build_zipapp.py"  # this file names them to leave them out
+    )
+    mentioned = set(re.findall(r"(?:import|from)\s+([\w.]+)", code))
+    return [
+        name
+        for name, needs in UNUSED.items()
+        if not any(m == n or m.startswith(n + ".") for m in mentioned for n in needs)
+    ]
+
+
 def build(
     source: Path, output: Path, pythons: list[str], extras: list[str], keep: Path | None = None
 ) -> dict[str, object]:
@@ -138,7 +161,7 @@ def build(
         for target in staged:
             _add_files(site, target)
         shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: the zipapp is one
-        for name in UNUSED:
+        for name in _unused(site / "tgparser"):
             for path in (site / name, *site.glob(f"{name}-*.dist-info")):
                 shutil.rmtree(path, ignore_errors=True)
         glibc = [g for d in _dist_infos(site) if (g := _min_glibc(_wheel_tags(d)[1])) is not None]
@@ -167,6 +190,9 @@ def build(
             "--root",
             CACHE_ROOT,
             "--reproducible",
+            # Compile the bytecode once, at extraction, as pip does at install time: start-up
+            # must not depend on whether the user's Python may write __pycache__ folders.
+            "--compile-pyc",
         ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
