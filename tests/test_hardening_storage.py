@@ -245,6 +245,8 @@ TRICKY = ["p", "e", "a", pgcluster.PASSWORD_USER, "a@b%40c:d/e"]
         ("postgresql://h:5432/db?user=me@corp", "postgresql://h:5432/db?user=me@corp"),
         ("postgresql://h1:5432,h2:5433/db", "postgresql://h1:5432,h2:5433/db"),
         ("/tmp/some:file@x.db", "/tmp/some:file@x.db"),
+        ("host=h user=e password=e dbname=e", "host=h user=e password=*** dbname=e"),
+        ("host=h password='a b\\'c' user=u", "host=h password=*** user=u"),
     ],
 )
 def test_mask_password_by_structure(url: str, masked: str) -> None:
@@ -326,6 +328,23 @@ def test_errors_and_status_show_no_part_of_the_password(
     if password != user:  # (a password equal to the user name shows as the user name)
         for text in (status.stdout, wrong, refused):
             assert not _pieces(password) & {text[i : i + 3] for i in range(len(text) - 2)}
+
+
+def test_libpq_key_value_form(pg_server: PGServer, pg_url: str, password_role: Any) -> None:
+    """`host=… dbname=… password=…` is PostgreSQL too, masked by its structure."""
+    assert pg_server.cluster is not None
+    user, dbname = pgcluster.PASSWORD_USER, urlsplit(pg_url).path.lstrip("/")
+    pg_server.admin(f"GRANT ALL ON DATABASE {dbname} TO {user}")
+    password_role("it's a@b")
+    base = f"host={pg_server.cluster.socket_dir} port=5432 dbname={dbname} user={user}"
+    good = base + " password='it\\'s a@b'"
+    assert run("--db", good, "db", "migrate").exit_code == 0
+    assert json.loads(run("--db", good, "db", "status", "--json").stdout)["url"] == (
+        base + " password=***"
+    )
+    line = one_line_error(run("--db", base + " password=wrong", "stats"))
+    assert line.startswith(f"Error: cannot connect to {base} password=***: ")
+    assert "wrong" not in line
 
 
 def test_raw_special_characters_in_a_password(

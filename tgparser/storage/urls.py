@@ -23,6 +23,12 @@ _BARE_SQLITE = "sqlite"
 # Query parameters that carry a secret (libpq's `password` and `sslpassword`).
 _SECRET_PARAMS = ("password", "sslpassword")
 _QUERY_SECRET = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)
+# libpq's other form, `host=db.example.org dbname=telegram user=archiver` (key=value pairs; a
+# value in single quotes may hold spaces, with \' and \\ escapes).
+_CONNINFO = re.compile(r"^[A-Za-z_]+\s*=")
+_CONNINFO_SECRET = re.compile(
+    r"(?:^|(?<=\s))((?:ssl)?password)(\s*=\s*)('(?:[^'\\]|\\.)*(?:'|$)|\S*)", re.IGNORECASE
+)
 # The host part of a normal URL after the first ':' is a port, or ports of a host list.
 _PORTS = re.compile(r"^\d*(?:,[^,:/?#]*(?::\d*)?)*$")
 
@@ -57,6 +63,8 @@ def parse_database_url(value: str) -> DatabaseURL:
 
         return parse_database_url(default_database_url())
     match = _SCHEME.match(value)
+    if match is None and _CONNINFO.match(value):
+        return DatabaseURL("postgresql", value)  # host=… dbname=…: libpq's key=value form
     if match is None:
         if value.startswith(("sqlite:", "postgresql:", "postgres:")):
             raise ConfigError(f"bad database URL {mask_password(value)!r}: expected scheme://…")
@@ -114,6 +122,10 @@ def _password_span(url: str) -> tuple[int, int, bool] | None:
 def mask_password(url: str) -> str:
     """The URL with its password (user info, or `password=`/`sslpassword=` parameter) replaced
     by `***`. Only those fields are touched, by position: the rest reads exactly as given."""
+    if _SCHEME.match(url) is None:
+        if _CONNINFO.match(url.strip()):
+            return _CONNINFO_SECRET.sub(r"\1\2***", url)
+        return url
     span = _password_span(url)
     if span is not None:
         url = url[: span[0]] + "***" + url[span[1] :]
@@ -125,6 +137,12 @@ def pg_connect_args(url: str) -> tuple[str, dict[str, str]]:
     as separate connection parameters. libpq then never sees the password inside the text it
     may quote in an error, so no message can show a part of it."""
     secrets: dict[str, str] = {}
+    if _SCHEME.match(url) is None:  # key=value form
+        for key, _, value in _CONNINFO_SECRET.findall(url):
+            if value.startswith("'"):
+                value = re.sub(r"\\(.)", r"\1", value[1:].removesuffix("'"))
+            secrets[key.lower()] = value
+        return " ".join(_CONNINFO_SECRET.sub("", url).split()), secrets
     span = _password_span(url)
     if span is not None:
         start, end, malformed = span
