@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,95 @@ def test_purge_on_a_terminal_shows_what_goes_and_asks(
         assert len(store.list_sources()) == (1 if deleted else 2)
     if not deleted:
         assert result.stderr.strip().endswith("Error: nothing deleted")
+
+
+# -- items 14-16: Telegram Desktop exports -------------------------------------------------------
+
+
+def test_an_unsupported_message_is_skipped_and_reported_not_fatal(
+    tg: Harness, tmp_path: Path
+) -> None:
+    export = _chat(
+        "Expert News",
+        "public_channel",
+        1500000001,
+        _msg(86),
+        {"id": 87, "type": "unsupported"},  # what Telegram Desktop writes when it cannot render
+        _msg(88, edited="not a date"),  # an unreadable edit date: the message is kept
+        {"type": "message", "date": "2024-01-01T12:00:00", "text": "no id"},
+        _msg(89, date_unixtime=None, date="garbage"),
+        _msg(90),
+    )
+    path = _write(tmp_path / "result.json", export)
+    result = tg.run("import", "desktop", str(path), "--json")
+    summary = json.loads(result.stdout)
+    assert summary["messages"] == 3 and summary["skipped"] == 3
+    (chat,) = summary["chats"]
+    assert chat["skipped"] == [
+        {"id": 87, "reason": "unsupported: Telegram Desktop could not export it, no date"},
+        {"id": None, "reason": "no message id"},
+        {"id": 89, "reason": "no date"},
+    ]
+    assert tg.ids(-1001500000001) == [86, 88, 90]
+    with tg.storage() as store:
+        assert store.get_message(-1001500000001, 88)["edit_date"] is None
+    human = tg.run("import", "desktop", str(path))
+    assert (
+        "  skipped 1 message (unsupported: Telegram Desktop could not export it, no date): 87"
+    ) in human.stderr.splitlines()
+    assert "  skipped 1 message (no date): 89" in human.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    ["1970-01-01T05:00:00", "1970-01-01T00:00:00", "1969-12-31T19:00:00", "1970-01-01T14:00:00"],
+)
+def test_epoch_edit_dates_of_old_exports_mean_not_edited(
+    tg: Harness, tmp_path: Path, placeholder: str
+) -> None:
+    legacy = [
+        {"id": i, "type": "message", "date": "2020-05-01T10:00:00", "edited": placeholder}
+        for i in range(1, 50)
+    ]
+    legacy.append(
+        {
+            "id": 50,
+            "type": "message",
+            "date": "2020-05-01T10:00:00",
+            "edited": "2020-05-02T08:00:00",
+        }
+    )
+    legacy.append(
+        {"id": 51, "type": "message", "date": "2020-05-01T10:00:00", "edited_unixtime": "0"}
+    )
+    path = _write(tmp_path / "result.json", _chat("Old", "public_channel", 1700000003, *legacy))
+    tg.run("import", "desktop", str(path))
+    with tg.storage() as store:
+        edits = {m["message_id"]: m["edit_date"] for m in store.iter_messages()}
+    assert edits.pop(50) == datetime(2020, 5, 2, 8, 0, tzinfo=UTC)
+    assert set(edits.values()) == {None}
+
+
+def test_an_html_export_says_to_export_json(tg: Harness, tmp_path: Path) -> None:
+    folder = tmp_path / "ChatExport_2024-01-05"
+    folder.mkdir()
+    (folder / "messages.html").write_text("<!DOCTYPE html>\n<html><body>hi</body></html>")
+    hint = (
+        "this is an HTML export; export the chat again in Telegram Desktop with "
+        'Format: "Machine-readable JSON"'
+    )
+    for given in (folder, folder / "messages.html"):
+        result = tg.run("import", "desktop", str(given), expect=1)
+        assert result.stderr.strip() == f"Error: {given}: {hint}"
+
+
+def test_an_unknown_chat_lists_the_chats_the_export_holds(tg: Harness, tmp_path: Path) -> None:
+    path = _write(tmp_path / "result.json", _account(*IMPORTED))
+    result = tg.run("import", "desktop", str(path), "--chat", "Nope", expect=1)
+    assert result.stderr.strip() == (
+        f"Error: no chat 'Nope' in {path}; it holds 4 chats: 'Imported Channel' "
+        "(-1001500000001), 'Imported Supergroup' (-1001500000002), 'Imported Basic Group' "
+        "(-4012345), 'Imported Ann' (9777777777)"
+    )
+    with tg.storage() as store:
+        assert store.count_messages() == 0
