@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from telethon import utils
 
+from tests.faketg import FakeTelegram
 from tests.tgharness import Harness, recent_world
 
 T0 = 1_704_103_200  # 2024-01-01 10:00:00 UTC
@@ -346,3 +347,72 @@ def test_an_unknown_chat_lists_the_chats_the_export_holds(tg: Harness, tmp_path:
     )
     with tg.storage() as store:
         assert store.count_messages() == 0
+
+
+# -- item 22: a bad session string, Telegram out of reach ----------------------------------------
+
+
+@pytest.fixture
+def login_world(sqlite_url: str) -> Iterator[Harness]:
+    world = FakeTelegram(strict_sessions=True)
+    with world.patch():
+        yield Harness(world, sqlite_url, logged_in=False)
+
+
+@pytest.mark.parametrize("garbage", ["garbage", "1garbage", "1YWJj"])
+def test_a_garbage_session_string_is_called_invalid(login_world: Harness, garbage: str) -> None:
+    login_world.env["TGPARSER_SESSION"] = garbage
+    for command in (("whoami",), ("source", "add", "@expertnews"), ("login",)):
+        result = login_world.run(*command, expect=1)
+        assert result.stderr == (
+            "Error: TGPARSER_SESSION is not a valid Telegram session string: set it to what "
+            "`tgparser login --print-session` printed, or remove it and run `tgparser login`\n"
+        )
+
+
+def test_a_damaged_session_file_is_replaced_by_a_new_login(login_world: Harness) -> None:
+    from tgparser.telegram.client import session_file, write_private
+
+    write_private(session_file(), "not a session")
+    who = login_world.run("whoami", expect=1)
+    assert who.stderr.strip() == (
+        f"Error: the session file {session_file()} is damaged (not a Telegram session "
+        "string): run `tgparser login` again"
+    )
+    login_world.fake.register_account("+15551234567", username="ada_archive")
+    done = login_world.run("login", input=f"+15551234567\n{login_world.fake.login_code}\n")
+    assert "logged in as @ada_archive" in done.stderr
+    assert json.loads(login_world.run("whoami", "--json").stdout)["username"] == "ada_archive"
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (
+            # An HTTP answer read as an MTProto packet: b"HTTP" as a length, minus 8.
+            lambda: __import__("asyncio").IncompleteReadError(b"x" * 95, 1347703872),
+            "something that is not Telegram answered (an HTTP proxy, firewall or captive "
+            "portal in the way?)",
+        ),
+        (lambda: ConnectionRefusedError(111, "Connection refused"), "the connection was refused"),
+        (
+            lambda: ConnectionError("Connection to Telegram failed 5 time(s)"),
+            "no connection after 5 attempts",
+        ),
+    ],
+)
+def test_login_without_a_route_to_telegram_says_where_and_why(
+    login_world: Harness, monkeypatch: pytest.MonkeyPatch, failure: Any, reason: str
+) -> None:
+    from tests.faketg import FakeSender
+
+    async def cut_off(self: FakeSender, connection: object) -> bool:
+        raise failure()
+
+    monkeypatch.setattr(FakeSender, "connect", cut_off)
+    for command in (("login", "--phone", "+15551234567"), ("login",)):
+        result = login_world.run(*command, input="+15551234567\n", expect=1)
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: cannot reach Telegram at 149.154.167.51:443 (data center 2): {reason}; "
+            "this is a network problem (check the internet connection, firewall or proxy)"
+        )
