@@ -136,7 +136,8 @@ def _ref_to_add(storage: Storage, text: str) -> tuple[str, ChatRef | None, str |
         except TgparserError as exc:  # an ambiguous title
             return text, None, str(exc)
         else:
-            return text, ChatRef(text, chat_id=stored["chat_id"]), None
+            chat_id, access_hash = stored["chat_id"], stored.get("access_hash")
+            return text, ChatRef(text, chat_id=chat_id, access_hash=access_hash), None
     return text, ref, error
 
 
