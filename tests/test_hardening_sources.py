@@ -278,21 +278,24 @@ def test_an_unsupported_message_is_skipped_and_reported_not_fatal(
         _msg(88, edited="not a date"),  # an unreadable edit date: the message is kept
         {"type": "message", "date": "2024-01-01T12:00:00", "text": "no id"},
         _msg(89, date_unixtime=None, date="garbage"),
-        _msg(90),
+        _msg(90, reply_to_message_id="not a number"),  # kept, without the reply
+        _msg(91, text_entities=5),  # a shape never seen: skipped, with the reason
     )
     path = _write(tmp_path / "result.json", export)
     result = tg.run("import", "desktop", str(path), "--json")
     summary = json.loads(result.stdout)
-    assert summary["messages"] == 3 and summary["skipped"] == 3
+    assert summary["messages"] == 3 and summary["skipped"] == 4
     (chat,) = summary["chats"]
     assert chat["skipped"] == [
         {"id": 87, "reason": "unsupported: Telegram Desktop could not export it, no date"},
         {"id": None, "reason": "no message id"},
         {"id": 89, "reason": "no date"},
+        {"id": 91, "reason": "unreadable (TypeError: 'int' object is not iterable)"},
     ]
     assert tg.ids(-1001500000001) == [86, 88, 90]
     with tg.storage() as store:
         assert store.get_message(-1001500000001, 88)["edit_date"] is None
+        assert store.get_message(-1001500000001, 90)["reply_to_msg_id"] is None
     human = tg.run("import", "desktop", str(path))
     assert (
         "  skipped 1 message (unsupported: Telegram Desktop could not export it, no date): 87"

@@ -211,6 +211,9 @@ def _import_chat(
             batch.append(message_record(message, chat, folder))
         except BadMessage as exc:  # one odd message never sinks an import
             result.skipped.append({"id": message.get("id"), "reason": str(exc)})
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a shape never seen
+            reason = f"unreadable ({type(exc).__name__}: {exc})"
+            result.skipped.append({"id": message.get("id"), "reason": reason})
         if len(batch) >= BATCH:
             _save(storage, batch, result)
             batch = []
@@ -260,7 +263,7 @@ def message_record(msg: dict[str, Any], chat: dict[str, Any], folder: Path) -> d
         "post_author": msg.get("author"),
         "text": text,
         "entities": entities or None,
-        "reply_to_msg_id": msg.get("reply_to_message_id"),
+        "reply_to_msg_id": _int(msg.get("reply_to_message_id")),
         "fwd_from_id": forward_id,
         "fwd_from_name": msg.get("forwarded_from") or msg.get("saved_from"),
         "reactions": _reactions(msg.get("reactions")),
@@ -290,6 +293,13 @@ def _date(msg: dict[str, Any], key: str) -> datetime | None:
     # Exports before 2021 have no *_unixtime and give the exporting computer's local time
     # without a zone; it is taken as UTC (see docs/import.md).
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
