@@ -18,6 +18,7 @@ import tempfile
 import tomllib
 import zipfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from tests.conftest import PGServer
 from tests.test_import_desktop import channel_export
 from tgparser import __version__, extras
 from tgparser.cli import COMMANDS, main
+from tgparser.storage import open_storage
 from tgparser.storage.migrations import latest_version, load_migrations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +53,8 @@ def python_code(code: str) -> str:
 
 def test_search_imports_no_other_command_and_nothing_heavy(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
+    with closing(open_storage(f"sqlite:///{db}")) as archive:
+        archive.migrate()
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
