@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     source = args.source or _find_source()
     if source is None:
         parser.error("no pyproject.toml here or above: pass --source CHECKOUT")
+    if not (source / "pyproject.toml").is_file():
+        parser.error(f"{source} is not a tgparser checkout (no pyproject.toml)")
     try:
         info = build(source, args.output, list(args.python or DEFAULT_PYTHONS), args.extra)
     except BuildError as exc:
