@@ -99,6 +99,7 @@ class MessageFilter:
     until: datetime | None = None
     has_media: bool = False
     min_views: int | None = None
+    authors: tuple[int | str, ...] = ()  # sender ids, or names (signature or sender name)
 
 
 @dataclass
@@ -596,6 +597,13 @@ class Storage(ABC):
         if f.min_views is not None:
             clauses.append(f"{a}.views >= {p}")
             params.append(f.min_views)
+        if f.authors:
+            ids = [x for x in f.authors if isinstance(x, int)]
+            names = [x for x in f.authors if isinstance(x, str)]
+            either = [f"{a}.sender_id = {p}"] * len(ids)
+            either += [f"{a}.post_author = {p} OR {a}.sender_name = {p}"] * len(names)
+            clauses.append(f"({' OR '.join(either)})")
+            params += [*ids, *(n for name in names for n in (name, name))]
         return clauses, params
 
     def iter_export(
@@ -605,11 +613,13 @@ class Storage(ABC):
         with_comments: bool = False,
         columns: Sequence[str] = MESSAGE_COLUMNS,
         batch_size: int = 2000,
+        limit: int | None = None,
     ) -> Iterator[Row]:
         """Stream the messages a filter selects, each with `source_username` (the followed
         chat's: a comment's channel, else its own chat). With `with_comments`, each selected
         post is followed by its whole thread. Only `columns` are read (raw JSON is the
-        largest). Memory stays flat whatever the archive size."""
+        largest); `limit` stops after that many rows. Memory stays flat whatever the archive
+        size."""
         clauses, params = self._filter_sql(f)
         wanted = tuple(columns)
         # Timestamps come back as ISO-8601 UTC text (2025-03-01T09:00:00.000000Z), made by
@@ -638,6 +648,8 @@ class Storage(ABC):
                 "CASE WHEN m.parent_chat_id IS NULL THEN 0 ELSE 1 END, m.date, m.message_id"
             )
             params = params * 2
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
         convert = self._decoded_columns("messages", decoded)
         for values in self._stream(sql, params, batch_size):
             row = dict(zip(wanted, values[:-1], strict=True))
@@ -665,6 +677,15 @@ class Storage(ABC):
             row["source_username"], row["score"], row["snippet"] = values[-3:]
             found.append(row)
         return found
+
+    def count_search(self, groups: list[Any], f: MessageFilter) -> int:
+        """How many messages match a parsed query under the filter."""
+        clauses, params = self._filter_sql(f)
+        return self._count_search_rows(groups, "".join(f" AND {c}" for c in clauses), params)
+
+    @abstractmethod
+    def _count_search_rows(self, groups: list[Any], where: str, params: list[Any]) -> int:
+        """The number of matching messages (as m); `where` as for `_search_rows`."""
 
     @abstractmethod
     def _search_rows(

@@ -221,6 +221,12 @@ class PostgresStorage(Storage):
         query = to_tsquery(groups)
         return self._query(sql, [query, *params, limit, query])
 
+    def _count_search_rows(self, groups: list[Any], where: str, params: list[Any]) -> int:
+        from tgparser.search_query import to_tsquery
+
+        sql = f"SELECT count(*) FROM messages m WHERE m.search @@ to_tsquery('simple', %s){where}"
+        return self._query(sql, [to_tsquery(groups), *params])[0][0]
+
     def _timestamp_text(self, expression: str) -> str:
         return f"""to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 

@@ -134,6 +134,15 @@ class SQLiteStorage(Storage):
         )
         return self._query(sql, [to_fts5(groups), *params, limit])
 
+    def _count_search_rows(self, groups: list[Any], where: str, params: list[Any]) -> int:
+        from tgparser.search_query import to_fts5
+
+        sql = (
+            "SELECT count(*) FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid "
+            f"WHERE messages_fts MATCH ?{where}"
+        )
+        return self._query(sql, [to_fts5(groups), *params])[0][0]
+
     def identity(self) -> str:
         return f"sqlite:{self.path.resolve()}"
 
