@@ -4,6 +4,7 @@ help and --json that hold for every command."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -13,8 +14,10 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -250,3 +253,243 @@ def test_export_files_get_the_umask_or_keep_the_mode_they_replace(
     run(archive, "export", "messages", "-o", str(shared))
     assert stat.S_IMODE(shared.stat().st_mode) == 0o664
     assert len(shared.read_text().splitlines()) == 7
+
+
+# -- 17. replies, topics, actions; --from, --limit; --fields '' -----------------------------------
+
+
+def test_export_carries_reply_topic_and_action(archive: str) -> None:
+    by_key = {
+        (r["chat_id"], r["message_id"]): r for r in rows(run(archive, "export", "messages").stdout)
+    }
+    assert by_key[(CHANNEL, 3)]["reply_to_message_id"] == 1
+    assert by_key[(CHANNEL, 4)]["action"] == "MessageActionPinMessage"
+    assert by_key[(FORUM, 2)]["forum_topic_id"] == 7
+    assert by_key[(FORUM, 2)]["reply_to_message_id"] == 1
+    assert by_key[(CHANNEL, 1)]["action"] is None
+    csv_head = run(archive, "export", "messages", "--format", "csv").stdout.splitlines()[0]
+    assert csv_head.endswith(",reply_to_message_id,forum_topic_id,action")
+
+
+def test_from_and_limit(archive: str) -> None:
+    def ids(*args: str) -> list[tuple[int, int]]:
+        out = run(archive, "export", "messages", *args).stdout
+        return [(r["chat_id"], r["message_id"]) for r in rows(out)]
+
+    assert ids("--from", "Bob") == [(CHANNEL, 2), (CHANNEL, 3)]
+    assert ids("--from", "42") == [(CHANNEL, 2), (CHANNEL, 3)]
+    assert ids("--from", "Jane", "--from", "Пётр") == [(FORUM, 2), (CHANNEL, 1)]
+    assert ids("--limit", "2") == [(FORUM, 1), (FORUM, 2)]
+    assert ids("--from", "Bob", "--limit", "1") == [(CHANNEL, 2)]
+    unknown = run(archive, "export", "messages", "--from", "bob", expect=1)
+    assert unknown.stdout == "" and "--from bob: nobody of that name" in unknown.stderr
+    assert run(archive, "export", "messages", "--limit", "0", expect=2).stdout == ""
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_fields_are_rejected(archive: str, value: str) -> None:
+    result = run(archive, "export", "messages", "--fields", value, expect=1)
+    assert result.stdout == "" and "--fields names no field" in result.stderr
+
+
+# -- 18. readable formats -----------------------------------------------------------------------
+
+
+def test_txt_is_a_transcript_with_replies_and_forwards(archive: str) -> None:
+    out = run(archive, "export", "messages", "--format", "txt").stdout
+    assert "Expert channel (@expert_channel)  https://t.me/expert_channel" in out
+    assert "Закрытый форум  https://t.me/c/9876543210\n" in out and "Basic group\n" in out
+    jane = out.index("[2025-03-01 12:01 UTC] Jane\nHello <script>alert(1)</script> & welcome")
+    reply = out.index(
+        "[2025-03-01 12:03 UTC] Bob\n"
+        '> in reply to Jane: "Hello <script>alert(1)</script> & welcome second line"\n'
+        "> forwarded from Other Channel\nreplying to hello\nhttps://t.me/expert_channel/3\n"
+    )
+    assert jane < reply
+    assert "[2025-03-01 12:02 UTC] Bob\n[photo]\n" in out
+    assert "(MessageActionPinMessage)" in out
+    assert (
+        '[2025-03-01 12:02 UTC] Пётр (topic #7)\n> in reply to Ира: "в теме форума hello"\nответ'
+        in out
+    )
+    assert "👍 3" in out
+
+
+def test_html_is_self_contained_and_shows_markup_as_text(archive: str, folder: Path) -> None:
+    from html.parser import HTMLParser
+
+    target = folder / "chat.html"
+    run(archive, "export", "messages", "--format", "html", "-o", str(target))
+    page = target.read_text(encoding="utf-8")
+    assert "<script" not in page  # the message's <script> is escaped…
+    assert "Hello &lt;script&gt;alert(1)&lt;/script&gt; &amp; welcome" in page  # …and shown
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: set[str] = set()
+            self.external: list[str] = []
+            self.text = ""
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.tags.add(tag)
+            for name, value in attrs:
+                if name in ("src", "srcset") or (tag == "link" and name == "href"):
+                    self.external.append(value)
+
+        def handle_data(self, data: str) -> None:
+            self.text += data
+
+    parsed = Tags()
+    parsed.feed(page)
+    assert parsed.tags <= {
+        "html", "head", "meta", "title", "style", "body", "main", "header", "h2", "a",
+        "article", "div", "span", "time", "footer",
+    }  # fmt: skip
+    assert parsed.external == [] and "@import" not in page and "url(" not in page
+    assert "Hello <script>alert(1)</script> & welcome" in parsed.text  # what a reader sees
+    assert "default-src 'none'" in page  # and a browser would run no script anyway
+    assert "в теме форума" in parsed.text and "forwarded from Other Channel" in parsed.text
+
+
+def test_fields_do_not_apply_to_readable_formats(archive: str) -> None:
+    result = run(archive, "export", "messages", "--format", "html", "--fields", "text", expect=2)
+    assert "--fields and --raw do not apply to --format html" in result.stderr
+
+
+# -- 19. search: what a terminal shows, conflicting options, -o, NOT -----------------------------
+
+
+def test_search_shows_title_author_date_link_and_how_many_more(archive: str) -> None:
+    result = run(archive, "search", "hello")
+    out = result.stdout
+    assert "Basic group" in out and "Zed" in out and "2025-03-01 12:01 UTC" in out
+    assert "Закрытый форум" in out and "Ира" in out and "https://t.me/c/9876543210/1" in out
+    assert "Expert channel (@expert_channel)" in out and "https://t.me/expert_channel/1" in out
+    assert str(BASIC) not in out and str(FORUM) not in out  # titles, not chat ids
+    assert "of" not in result.stderr  # all shown: nothing to hint
+    limited = run(archive, "search", "hello", "--limit", "2")
+    assert "2 of 4 matches (--limit 4 shows more)" in limited.stderr
+    assert limited.stdout.count("UTC") == 2
+
+
+def test_search_rejects_two_formats_and_writes_to_o(archive: str, folder: Path) -> None:
+    for args in (
+        ("search", "hello", "--json", "--format", "csv"),
+        ("--json", "search", "hello", "--format", "ndjson"),
+    ):
+        result = run(archive, *args, expect=2)
+        assert result.stdout == "" and "ask for two formats: give one" in result.stderr
+    target = folder / "hits.csv"
+    run(archive, "search", "hello", "--format", "csv", "-o", str(target))
+    with target.open(encoding="utf-8", newline="") as stream:
+        table = list(csv.reader(stream))
+    assert table[0][-2:] == ["score", "snippet"] and len(table) == 5
+
+
+def test_not_excludes_like_a_minus(archive: str) -> None:
+    from tgparser.search_query import parse
+
+    assert parse("hello NOT basic") == parse("hello -basic")
+    assert parse('hello NOT "basic hello"') == parse('hello -"basic hello"')
+    texts = {
+        h["text"] for h in json.loads(run(archive, "search", "hello NOT basic", "--json").stdout)
+    }
+    assert "basic hello world" not in texts and "replying to hello" in texts
+
+
+# -- 20. durations wherever dates are accepted ----------------------------------------------------
+
+
+def test_since_and_until_take_durations(archive: str) -> None:
+    with open_storage(archive) as store:
+        recent = datetime.now(UTC) - timedelta(days=2)
+        store.upsert_messages([make_message(9, text="two days old", date=recent)])
+
+    def texts(*args: str) -> list[str]:
+        return [r["text"] for r in rows(run(archive, "export", "messages", *args).stdout)]
+
+    assert texts("--since", "3d") == ["two days old"]
+    assert texts("--since", "72h", "--until", "1d") == ["two days old"]
+    assert "two days old" not in texts("--until", "3d") and len(texts("--until", "3d")) == 7
+    assert texts("--since", "2025-01-01", "--until", "1w") == texts("--until", "2025-03-02")
+    backwards = run(archive, "export", "messages", "--since", "1d", "--until", "3d", expect=1)
+    assert "--until must be after --since" in backwards.stderr
+    bad = run(archive, "export", "messages", "--since", "3 days", expect=2)
+    assert "or a time ago such as 7d, 12h" in bad.stderr
+
+
+# -- 21. help that is complete, and --json honoured or refused ------------------------------------
+
+
+def _commands(
+    group: click.Group, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_every_short_help_is_shown_whole(width: int) -> None:
+    groups = [((), main)] + [(p, c) for p, c in _commands(main) if isinstance(c, click.Group)]
+    for path, group in groups:
+        result = CliRunner().invoke(main, [*path, "--help"], terminal_width=width)
+        assert result.exit_code == 0
+        listing = result.stdout.split("Commands:\n", 1)[1]
+        shown: dict[str, str] = {}
+        for line in listing.splitlines():
+            name, _, text = line.strip().partition(" ")
+            if line.startswith("  ") and not line.startswith("    ") and name:
+                current = name
+                shown[current] = text.strip()
+            elif line.strip():
+                shown[current] += " " + line.strip()
+        for name, command in group.commands.items():
+            full = command.get_short_help_str(limit=10_000)
+            assert shown[name] == full, (path, name, shown[name])
+            assert not full.endswith(("...", "…")), (path, name)
+            assert full.endswith("."), (path, name, full)
+
+
+def test_help_is_self_sufficient() -> None:
+    for path, _command in _commands(main):
+        result = CliRunner().invoke(main, [*path, "--help"], terminal_width=100)
+        assert result.exit_code == 0, path
+        assert "docs/" not in result.stdout, path  # pipx users have no docs folder
+    export_help = CliRunner().invoke(main, ["export", "messages", "--help"]).stdout
+    for field in ("reply_to_message_id", "forum_topic_id", "action", "forward_from_name", "url"):
+        assert field in export_help
+    search_help = CliRunner().invoke(main, ["search", "--help"]).stdout
+    assert (
+        '"exact phrase"' in search_help and "prefix*" in search_help and "NOT word" in search_help
+    )
+
+
+def test_every_command_honours_json_or_refuses_it() -> None:
+    import inspect
+
+    for path, command in _commands(main):
+        if isinstance(command, click.Group):
+            continue
+        source = inspect.getsource(inspect.unwrap(command.callback))
+        # wants_json(json_flag) is the global --json or the command's own; json_flag is handed
+        # to a renderer that asks wants_json; _choose_format makes --json the json format.
+        honours = any(mark in source for mark in ("wants_json(", "json_flag", "_choose_format("))
+        refuses = getattr(command, "rejects_json", False)
+        assert honours != refuses, (path, "must either honour --json or refuse it")
+
+
+def test_json_where_it_used_to_be_ignored(archive: str) -> None:
+    removed = run(archive, "--json", "source", "remove", "@expert_channel")
+    assert json.loads(removed.stdout) == [
+        {"chat_id": CHANNEL, "label": "@expert_channel", "removed": True, "deleted_messages": 0}
+    ]
+    paused = json.loads(run(archive, "--json", "source", "pause", str(FORUM)).stdout)
+    assert paused == [{"chat_id": FORUM, "label": f"Закрытый форум ({FORUM})", "status": "paused"}]
+    assert json.loads(run(archive, "--json", "logout").stdout) == {"logged_out": False}
+    exported = json.loads(run(archive, "--json", "export", "messages", "--limit", "1").stdout)
+    assert isinstance(exported, list) and len(exported) == 1
+    refused = run(archive, "--json", "login", expect=2)
+    assert "--json does not apply here" in refused.stderr

@@ -118,6 +118,8 @@ def write_text(records: Iterable[Record], out: TextIO, chats: dict[int, Record])
             head += f" ({r['action'] or 'service message'})"
         elif r["kind"] == "comment" and not e.in_thread:
             head += f" (comment on post #{r['parent_message_id']})"
+        if r["forum_topic_id"] is not None:
+            head += f" (topic #{r['forum_topic_id']})"
         body = [head]
         if e.reply:
             body.append(f"> in reply to {e.reply}")
@@ -203,6 +205,8 @@ def write_html(records: Iterable[Record], out: TextIO, chats: dict[int, Record])
             meta.append(f"<span>{esc(r['action'] or 'service message')}</span>")
         elif r["kind"] == "comment" and not e.in_thread:
             meta.append(f"<span>comment on post #{r['parent_message_id']}</span>")
+        if r["forum_topic_id"] is not None:
+            meta.append(f"<span>topic #{r['forum_topic_id']}</span>")
         if r["views"] is not None:
             meta.append(f"<span>{r['views']:,} views</span>")
         if r["url"]:

@@ -111,7 +111,10 @@ def source_pause(app: App, refs: tuple[str, ...]) -> None:
     """Stop ingesting these chats (their archive stays)."""
     from tgparser.sources import set_status
 
-    for s in set_status(app.storage(), refs, "paused"):
+    changed = set_status(app.storage(), refs, "paused")
+    if app.wants_json():
+        app.print_json([_status_json(s, "paused") for s in changed])
+    for s in changed:
         app.info(f"paused {_label(s)}")
 
 
@@ -122,7 +125,10 @@ def source_resume(app: App, refs: tuple[str, ...]) -> None:
     """Ingest these chats again."""
     from tgparser.sources import set_status
 
-    for s in set_status(app.storage(), refs, "active"):
+    changed = set_status(app.storage(), refs, "active")
+    if app.wants_json():
+        app.print_json([_status_json(s, "active") for s in changed])
+    for s in changed:
         app.info(f"resumed {_label(s)}")
 
 
@@ -136,7 +142,20 @@ def source_remove(app: App, refs: tuple[str, ...], purge: bool) -> None:
     """Stop following chats; with --purge, delete what was archived from them too."""
     from tgparser.sources import remove_sources
 
-    for s, deleted in remove_sources(app.storage(), refs, purge=purge):
+    removed = remove_sources(app.storage(), refs, purge=purge)
+    if app.wants_json():
+        app.print_json(
+            [
+                {
+                    "chat_id": s["chat_id"],
+                    "label": _label(s),
+                    "removed": True,
+                    "deleted_messages": n,
+                }
+                for s, n in removed
+            ]
+        )
+    for s, deleted in removed:
         note = f", {deleted:,} messages deleted" if purge else " (archive kept)"
         app.info(f"removed {_label(s)}{note}")
 
@@ -148,6 +167,10 @@ def _label(source: dict[str, Any]) -> str:
     if source.get("title"):
         return f"{source['title']} ({source['chat_id']})"
     return str(source["chat_id"])
+
+
+def _status_json(source: dict[str, Any], status: str) -> dict[str, Any]:
+    return {"chat_id": source["chat_id"], "label": _label(source), "status": status}
 
 
 def _source_json(source: dict[str, Any]) -> dict[str, Any]:
