@@ -27,7 +27,9 @@ def filter_options(func: Any) -> Any:
             metavar="REF",
             help="Only this followed chat (and its comments); repeatable.",
         ),
-        click.option("--since", type=DATE, help="Messages dated from this date or time."),
+        click.option(
+            "--since", type=DATE, help="Messages dated from this date or time, or 7d (ago)."
+        ),
         click.option(
             "--until",
             type=UNTIL,
