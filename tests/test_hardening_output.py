@@ -5,6 +5,7 @@ help and --json that hold for every command."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -112,7 +113,8 @@ def run(db_url: str, *args: str, expect: int | None = 0, input: str | None = Non
 
 
 def rows(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines()]
+    # NDJSON lines end at \n only (str.splitlines would also split at U+2028 in a text).
+    return [json.loads(line) for line in stdout.split("\n") if line]
 
 
 # -- 5. outputs that are not regular files are written in place ---------------------------------
@@ -493,3 +495,87 @@ def test_json_where_it_used_to_be_ignored(archive: str) -> None:
     assert isinstance(exported, list) and len(exported) == 1
     refused = run(archive, "--json", "login", expect=2)
     assert "--json does not apply here" in refused.stderr
+
+
+# -- 14.1 the database writes NDJSON: same bytes as the Python path, on both backends -----------
+
+
+def _fill_awkward(url: str) -> None:
+    weird = 'tab\there "quoted" back\\slash \x01\x1f\x7f é 👍 \u2028 line\nnext'
+    with open_storage(url) as store:
+        store.ensure_schema()
+        store.upsert_source(make_source(CHANNEL))
+        store.upsert_source(make_source(FORUM, username="", title="Empty username"))
+        store.upsert_messages(
+            [
+                make_message(1, text=weird, post_author="", sender_name="Sender", replies=1),
+                make_message(
+                    2,
+                    reactions=[
+                        {"reaction": "👍", "count": 3},
+                        {"reaction": {"custom_emoji_id": 5368324170671202286}, "count": 2},
+                        {"reaction": "paid", "count": 1},
+                    ],
+                    edit_date=datetime(2025, 3, 2, 1, 2, 3, 456789, tzinfo=UTC),
+                    media_kind="photo",
+                    grouped_id=99,
+                ),
+                make_message(
+                    7,
+                    chat_id=-1001111,
+                    kind="comment",
+                    parent_chat_id=CHANNEL,
+                    parent_message_id=1,
+                    text="a comment",
+                    sender_name="Ann",
+                    sender_id=11,
+                ),
+                make_message(3, chat_id=FORUM, kind="message", text="", reactions=[]),
+                make_message(4, chat_id=BASIC, kind="service", action="MessageActionPinMessage"),
+            ]
+        )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "fields", "with_comments"),
+    [
+        ("ndjson", None, False),
+        ("ndjson", "url,reactions,text,date,author", True),
+        ("json", None, True),
+        ("json", "message_id", False),
+    ],
+)
+def test_database_made_json_matches_the_python_path_on_both_backends(
+    sqlite_url: str, pg_url: str, fmt: str, fields: str | None, with_comments: bool
+) -> None:
+    from tgparser.export import choose_fields, export_messages, export_record, write_records
+    from tgparser.storage.base import MessageFilter
+
+    chosen = choose_fields(fields)
+    outputs = []
+    for url in (sqlite_url, pg_url):
+        _fill_awkward(url)
+        with open_storage(url) as store:
+            fast = io.StringIO()
+            export_messages(
+                store, fast, filters=MessageFilter(), fmt=fmt, fields=chosen,
+                with_comments=with_comments,
+            )  # fmt: skip
+            rows_ = store.iter_export(MessageFilter(), with_comments=with_comments)
+            slow = io.StringIO()
+            write_records((export_record(r, chosen) for r in rows_), slow, fmt, chosen)
+        assert fast.getvalue() == slow.getvalue(), url
+        outputs.append(fast.getvalue())
+    assert outputs[0] == outputs[1]  # SQLite and PostgreSQL, byte for byte
+    if fields is None:
+        records = json.loads(outputs[0]) if fmt == "json" else rows(outputs[0])
+        by_id = {(r["chat_id"], r["message_id"]): r for r in records}
+        assert by_id[(CHANNEL, 2)]["reactions"][1] == {
+            "reaction": {"custom_emoji_id": 5368324170671202286},
+            "count": 2,
+        }
+        assert by_id[(CHANNEL, 1)]["author"] == "Sender"
+        assert by_id[(-1001111, 7)]["url"] == "https://t.me/expert_channel/1?comment=7"
+        assert by_id[(FORUM, 3)]["url"] == "https://t.me/c/9876543210/3"
+        assert by_id[(FORUM, 3)]["reactions"] == []
+        assert by_id[(BASIC, 4)]["url"] is None

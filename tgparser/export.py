@@ -191,7 +191,7 @@ def export_record(row: Row, fields: Sequence[str] = FIELDS) -> dict[str, Any]:
         "views": row["views"],
         "forwards": row["forwards"],
         "replies": row["replies"],
-        "reactions": row["reactions"],
+        "reactions": _reactions(row["reactions"]),
         "media_kind": row["media_kind"],
         "album_id": row["grouped_id"],
         "forward_from_id": row["fwd_from_id"],
@@ -206,6 +206,61 @@ def export_record(row: Row, fields: Sequence[str] = FIELDS) -> dict[str, Any]:
         return values
     values["raw"] = row.get("raw")
     return {name: values[name] for name in fields}
+
+
+def _reactions(value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The documented key order, whatever the backend handed back (jsonb sorts keys)."""
+    if not value:
+        return value
+    return [{"reaction": x.get("reaction"), "count": x.get("count"), **x} for x in value]
+
+
+# The export fields as SQL over messages m and the followed chat's sources row s, for
+# exports the database writes itself (`Storage.iter_export_json`); the same values as
+# `export_record`, which tests/test_hardening_output.py checks byte for byte.
+_CHAT_LINK = (
+    "CASE WHEN s.username <> '' THEN 'https://t.me/' || s.username "
+    f"WHEN {{chat}} < -{CHANNEL_ID_OFFSET} "
+    f"THEN 'https://t.me/c/' || (-{{chat}} - {CHANNEL_ID_OFFSET}) END"
+)
+_FIELD_SQL = {
+    "source_chat_id": "CASE WHEN m.kind = 'comment' AND m.parent_chat_id IS NOT NULL "
+    "THEN m.parent_chat_id ELSE m.chat_id END",
+    "source_username": "s.username",
+    "chat_id": "m.chat_id",
+    "message_id": "m.message_id",
+    "kind": "m.kind",
+    "author": "CASE WHEN m.post_author <> '' THEN m.post_author ELSE m.sender_name END",
+    "sender_id": "m.sender_id",
+    "text": "m.text",
+    "url": "CASE WHEN m.kind = 'comment' AND m.parent_chat_id IS NOT NULL THEN "
+    + _CHAT_LINK.format(chat="m.parent_chat_id")
+    + " || '/' || m.parent_message_id || '?comment=' || m.message_id ELSE "
+    + _CHAT_LINK.format(chat="m.chat_id")
+    + " || '/' || m.message_id END",
+    "views": "m.views",
+    "forwards": "m.forwards",
+    "replies": "m.replies",
+    "media_kind": "m.media_kind",
+    "album_id": "m.grouped_id",
+    "forward_from_id": "m.fwd_from_id",
+    "forward_from_name": "m.fwd_from_name",
+    "forward_from_message_id": "m.fwd_from_message_id",
+    "parent_message_id": "m.parent_message_id",
+    "reply_to_message_id": "m.reply_to_msg_id",
+    "forum_topic_id": "m.forum_topic_id",
+    "action": "m.action",
+}
+
+
+def field_sql(storage: Storage, fields: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, SQL expression) of each export field, for `Storage.iter_export_json`."""
+    special = {
+        "date": storage.timestamp_text_sql("m.date"),
+        "edit_date": storage.timestamp_text_sql("m.edit_date"),
+        "reactions": storage.reactions_json_sql("m.reactions"),
+    }
+    return [(name, special.get(name) or _FIELD_SQL[name]) for name in fields]
 
 
 def iso_utc(value: datetime | str | None) -> str | None:
@@ -230,6 +285,13 @@ def export_messages(
     formats (txt, html) always use every field and show chat titles."""
     if fmt in READABLE_FORMATS:
         fields = FIELDS
+    elif fmt in ("ndjson", "json") and "raw" not in fields:
+        # Each object made by the database: no Python per row (raw JSON is re-encoded in
+        # Python, so --raw takes the general path).
+        lines = storage.iter_export_json(
+            filters, field_sql(storage, fields), with_comments=with_comments, limit=limit
+        )
+        return write_json_lines(lines, out, fmt)
     columns = EXPORT_COLUMNS + (("raw",) if "raw" in fields else ())
     rows = storage.iter_export(filters, with_comments=with_comments, columns=columns, limit=limit)
     records = (export_record(r, fields) for r in rows)
@@ -276,6 +338,31 @@ def write_records(
             writer.writerow(_csv_value(record[name]) for name in fields)
             count += 1
     return count
+
+
+def write_json_lines(lines: Iterable[str], out: TextIO, fmt: str = "ndjson") -> int:
+    """Write ready-made JSON object texts as NDJSON or as one JSON array (as `write_records`
+    would write them); return how many."""
+    count = 0
+    batch: list[str] = []
+    separator = "\n" if fmt == "ndjson" else ",\n"
+    if fmt == "json":
+        out.write("[")
+    for line in lines:
+        batch.append(line)
+        if len(batch) == 2000:  # fewer, larger writes: the text layer's cost is per call
+            out.write(("\n" if fmt == "json" and not count else "") + separator.join(batch))
+            out.write(separator if fmt == "json" else "\n")
+            count += len(batch)
+            batch = []
+    if fmt == "ndjson":
+        if batch:
+            out.write("\n".join(batch) + "\n")
+    elif batch:
+        out.write(("\n" if not count else "") + separator.join(batch) + "\n]\n")
+    else:
+        out.write("\n]\n" if count else "]\n")
+    return count + len(batch)
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -620,7 +620,6 @@ class Storage(ABC):
         post is followed by its whole thread. Only `columns` are read (raw JSON is the
         largest); `limit` stops after that many rows. Memory stays flat whatever the archive
         size."""
-        clauses, params = self._filter_sql(f)
         wanted = tuple(columns)
         # Timestamps come back as ISO-8601 UTC text (2025-03-01T09:00:00.000000Z), made by
         # the database: an export writes them as text anyway, and parsing a million
@@ -630,15 +629,29 @@ class Storage(ABC):
             self._timestamp_text(f"m.{c}") if kinds[c] == "timestamp" else f"m.{c}" for c in wanted
         )
         decoded = tuple(c for c in wanted if kinds[c] != "timestamp")
+        sql, params = self._export_sql(f, f"{columns_sql}, s.username", with_comments, limit)
+        convert = self._decoded_columns("messages", decoded)
+        for values in self._stream(sql, params, batch_size):
+            row = dict(zip(wanted, values[:-1], strict=True))
+            for column, decode in convert:
+                if row[column] is not None:
+                    row[column] = decode(row[column])
+            row["source_username"] = values[-1]
+            yield row
+
+    def _export_sql(
+        self, f: MessageFilter, select_list: str, with_comments: bool, limit: int | None
+    ) -> tuple[str, list[Any]]:
+        """The export's SELECT (messages m, the followed chat's row s) in export order."""
+        clauses, params = self._filter_sql(f)
         select = (
-            f"SELECT {columns_sql}, s.username FROM messages m LEFT JOIN sources s "
+            f"SELECT {select_list} FROM messages m LEFT JOIN sources s "
             "ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id)"
         )
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         if not with_comments:
-            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             sql = f"{select} {where} ORDER BY m.chat_id, m.date, m.message_id"
         else:
-            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             picked = f"SELECT m.chat_id, m.message_id FROM messages m {where}"
             sql = (
                 f"{select} WHERE (m.chat_id, m.message_id) IN ({picked}) "
@@ -650,14 +663,43 @@ class Storage(ABC):
             params = params * 2
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        convert = self._decoded_columns("messages", decoded)
-        for values in self._stream(sql, params, batch_size):
-            row = dict(zip(wanted, values[:-1], strict=True))
-            for column, decode in convert:
-                if row[column] is not None:
-                    row[column] = decode(row[column])
-            row["source_username"] = values[-1]
-            yield row
+        return sql, params
+
+    def iter_export_json(
+        self,
+        f: MessageFilter,
+        fields: Sequence[tuple[str, str]],
+        *,
+        with_comments: bool = False,
+        limit: int | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[str]:
+        """The messages `iter_export` selects, each as one compact JSON object made by the
+        database (no Python per row): `fields` are (name, SQL expression over m and s) in
+        order; `timestamp_text_sql` and `reactions_json_sql` give the dialect's parts."""
+        for (line,) in self._stream(
+            *self._json_export_sql(f, fields, with_comments, limit), batch_size
+        ):
+            yield line
+
+    @abstractmethod
+    def _json_export_sql(
+        self,
+        f: MessageFilter,
+        fields: Sequence[tuple[str, str]],
+        with_comments: bool,
+        limit: int | None,
+    ) -> tuple[str, list[Any]]:
+        """The SELECT of one JSON text column for `iter_export_json`."""
+
+    def timestamp_text_sql(self, expression: str) -> str:
+        """SQL giving a timestamp as the export's fixed-width ISO-8601 UTC text."""
+        return self._timestamp_text(expression)
+
+    @abstractmethod
+    def reactions_json_sql(self, column: str) -> str:
+        """SQL giving a reactions column as compact JSON, [{"reaction":…,"count":…}], to be
+        embedded as JSON (not as a string) in `iter_export_json`'s objects."""
 
     def _timestamp_text(self, expression: str) -> str:
         """SQL giving a timestamp column as fixed-width ISO-8601 UTC text."""
