@@ -579,3 +579,16 @@ def test_database_made_json_matches_the_python_path_on_both_backends(
         assert by_id[(FORUM, 3)]["url"] == "https://t.me/c/9876543210/3"
         assert by_id[(FORUM, 3)]["reactions"] == []
         assert by_id[(BASIC, 4)]["url"] is None
+
+
+@pytest.mark.parametrize("count", [0, 1, 1999, 2000, 2001, 4000, 4001])
+def test_json_lines_writer_at_batch_edges(count: int) -> None:
+    from tgparser.export import write_json_lines, write_records
+
+    records = [{"n": i} for i in range(count)]
+    lines = [json.dumps(r, separators=(",", ":")) for r in records]
+    for fmt in ("ndjson", "json"):
+        made, written = io.StringIO(), io.StringIO()
+        assert write_json_lines(iter(lines), made, fmt) == count
+        write_records(records, written, fmt, ("n",))
+        assert made.getvalue() == written.getvalue()

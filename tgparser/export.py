@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import itertools
 import json
 import os
 import signal
@@ -345,24 +346,22 @@ def write_json_lines(lines: Iterable[str], out: TextIO, fmt: str = "ndjson") -> 
     would write them); return how many."""
     count = 0
     batch: list[str] = []
-    separator = "\n" if fmt == "ndjson" else ",\n"
     if fmt == "json":
         out.write("[")
-    for line in lines:
-        batch.append(line)
-        if len(batch) == 2000:  # fewer, larger writes: the text layer's cost is per call
-            out.write(("\n" if fmt == "json" and not count else "") + separator.join(batch))
-            out.write(separator if fmt == "json" else "\n")
+    for line in itertools.chain(lines, [None]):
+        if line is not None:
+            batch.append(line)
+        # Fewer, larger writes: the text layer's cost is per call.
+        if batch and (line is None or len(batch) == 2000):
+            if fmt == "ndjson":
+                out.write("\n".join(batch) + "\n")
+            else:
+                out.write((",\n" if count else "\n") + ",\n".join(batch))
             count += len(batch)
             batch = []
-    if fmt == "ndjson":
-        if batch:
-            out.write("\n".join(batch) + "\n")
-    elif batch:
-        out.write(("\n" if not count else "") + separator.join(batch) + "\n]\n")
-    else:
+    if fmt == "json":
         out.write("\n]\n" if count else "]\n")
-    return count + len(batch)
+    return count
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
