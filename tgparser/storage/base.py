@@ -672,7 +672,7 @@ class Storage(ABC):
         *,
         with_comments: bool = False,
         limit: int | None = None,
-        batch_size: int = 5000,
+        batch_size: int = 2000,
     ) -> Iterator[str]:
         """The messages `iter_export` selects, each as one compact JSON object made by the
         database (no Python per row): `fields` are (name, SQL expression over m and s) in
