@@ -394,6 +394,9 @@ def test_not_excludes_like_a_minus(archive: str) -> None:
 
     assert parse("hello NOT basic") == parse("hello -basic")
     assert parse('hello NOT "basic hello"') == parse('hello -"basic hello"')
+    assert parse("hello not basic") != parse("hello -basic")  # only the capitalised operator
+    dangling = run(archive, "search", "hello NOT", expect=1)
+    assert "NOT needs a word after it" in dangling.stderr
     texts = {
         h["text"] for h in json.loads(run(archive, "search", "hello NOT basic", "--json").stdout)
     }

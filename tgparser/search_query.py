@@ -59,6 +59,8 @@ def parse(query: str) -> list[Group]:
             words = tuple(w.lower() for w in _WORD.findall(phrase))
         if words:
             groups[-1].append(Term(words, prefix, negated))
+    if negate_next:
+        raise BadQuery(f"{query!r}: NOT needs a word after it (NOT word, or -word)")
     groups = [g for g in groups if g]
     if not groups:
         raise BadQuery(f"nothing to search for in {query!r}")
