@@ -53,6 +53,7 @@ class TgparserGroup(click.Group):
         if command.name != cmd_name:
             raise RuntimeError(f"COMMANDS[{cmd_name!r}] names the command {command.name!r}")
         self.add_command(command)
+        _whole_short_help(self)
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -166,6 +167,18 @@ def _print_version(ctx: click.Context) -> None:
             )
     click.echo("\n".join(lines))
     ctx.exit(0)
+
+
+def _whole_short_help(group: click.Command) -> None:
+    """Command lists show each command's first sentence whole (wrapped), never cut to fit the
+    width with "..." as Click does by default."""
+    commands = group.commands.values() if isinstance(group, click.Group) else ()
+    for command in commands:
+        if command.short_help is None and command.help:
+            summary = " ".join(command.help.split("\n\n")[0].split())
+            command.short_help = summary.split(". ")[0].rstrip(".") + "."
+        if isinstance(command, click.Group):
+            _whole_short_help(command)
 
 
 def run() -> None:
