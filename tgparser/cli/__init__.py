@@ -92,6 +92,7 @@ def _register() -> None:
         ingest_cmd,
         source_cmd,
         telegram_cmd,
+        topics_cmd,
     )
 
     for command in (
@@ -104,6 +105,7 @@ def _register() -> None:
         export_cmd.export,
         export_cmd.search,
         export_cmd.stats,
+        topics_cmd.topics,
         db_cmd.db,
         config_cmd.config,
     ):

@@ -27,6 +27,7 @@ from tgparser.errors import MigrationError
 from tgparser.storage import migrations as mig
 from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
 from tgparser.storage.documents import DocumentsMixin
+from tgparser.storage.topics import TopicsMixin
 from tgparser.storage.urls import DatabaseURL
 
 Row = dict[str, Any]
@@ -113,7 +114,7 @@ class SchemaState:
         return max((a.version for a in self.applied), default=0)
 
 
-class Storage(DocumentsMixin, ABC):
+class Storage(DocumentsMixin, TopicsMixin, ABC):
     """Base of both adapters. Use as a context manager, or call `close()`."""
 
     dialect: str  # 'sqlite' | 'postgresql': also the folder name of its migration files
