@@ -50,10 +50,10 @@ def test_fixture_builds_story_topics_with_stable_ids(storage: Storage) -> None:
     assert assignment(storage, SPACE) == placed
 
 
-def test_new_posts_join_existing_topics_and_leftovers_found_new_ones(storage: Storage) -> None:
+def test_ten_percent_new_posts_join_topics_and_move_at_most_one_percent(storage: Storage) -> None:
     rows = stories()
-    old = [(i + 1, text) for i, (story, _, text) in enumerate(rows) if i % 5 != 4]
-    new = [(i + 1, text) for i, (story, _, text) in enumerate(rows) if i % 5 == 4]
+    old = [(i + 1, text) for i, (story, _, text) in enumerate(rows) if i % 10 != 9]
+    new = [(i + 1, text) for i, (story, _, text) in enumerate(rows) if i % 10 == 9]
     add_posts(storage, old)
     build(storage, [CHANNEL_ID])
     before = assignment(storage, SPACE)

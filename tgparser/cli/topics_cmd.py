@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,16 @@ import click
 from tgparser.cli.app import App, pass_app
 from tgparser.cli.params import DATE
 from tgparser.cli.refs import RefsCommand
+
+_TOPIC_ID = re.compile(r"^-\d+(:\d+(~\d+)?)?$")
+
+
+class TopicIdCommand(RefsCommand):
+    """A command taking a topic id: '-1001234567890:42' is an id, not an option."""
+
+    def passes(self, token: str) -> bool:
+        return _TOPIC_ID.match(token) is not None
+
 
 _JSON = click.option("--json", "json_flag", is_flag=True, help="Machine-readable JSON on stdout.")
 
@@ -134,7 +145,7 @@ def topics_list(app: App, refs: tuple[str, ...], status: str, json_flag: bool) -
     app.stdout_console().print(table)
 
 
-@topics.command("show")
+@topics.command("show", cls=TopicIdCommand)
 @click.argument("topic_id", metavar="ID")
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many items.")
 @_JSON
@@ -188,7 +199,7 @@ def topics_add(
     app.info(f"added known topic {row['id']}: {row['title']} (run `tgparser topics build`)")
 
 
-@topics.command("retire")
+@topics.command("retire", cls=TopicIdCommand)
 @click.argument("topic_id", metavar="ID")
 @pass_app
 def topics_retire(app: App, topic_id: str) -> None:
