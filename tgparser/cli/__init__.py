@@ -90,6 +90,7 @@ def _register() -> None:
         export_cmd,
         import_cmd,
         ingest_cmd,
+        process_cmd,
         source_cmd,
         telegram_cmd,
     )
@@ -100,6 +101,7 @@ def _register() -> None:
         telegram_cmd.logout,
         source_cmd.source,
         ingest_cmd.ingest,
+        process_cmd.process,
         import_cmd.import_group,
         export_cmd.export,
         export_cmd.search,
