@@ -87,6 +87,7 @@ def _register() -> None:
     from tgparser.cli import (
         config_cmd,
         db_cmd,
+        documents_cmd,
         export_cmd,
         import_cmd,
         ingest_cmd,
@@ -110,6 +111,7 @@ def _register() -> None:
         config_cmd.config,
     ):
         main.add_command(command)
+    export_cmd.export.add_command(documents_cmd.export_documents)
 
 
 _register()

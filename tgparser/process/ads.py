@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 _ERID_TEXT = re.compile(r"(?i)(?<![\w/=&?])erid\s*[:=\-–—]?\s*([A-Za-z0-9]{6,})")
 _AD_LINE = re.compile(
-    r"(?im)^[^\w\n]*(?:реклама|рекламa|advertisement|sponsored|спонсорский пост|"
+    r"(?im)^[^\w\n#]*(?:реклама|рекламa|advertisement|sponsored|спонсорский пост|"
     r"рекламный пост|партн[её]рский пост|промо)[^\w\n]*$"
 )
 _AD_LABEL_LINE = re.compile(r"(?im)^[^\w\n]*реклама\s*[.:,|/\-–—][^\n]*")

@@ -590,3 +590,11 @@ def _utcnow() -> datetime:
     from tgparser.storage.base import utcnow
 
     return utcnow()
+
+
+def not_an_ad_sql(m: str = "m") -> str:
+    """SQL condition: message `m` has no current document flagged as an ad."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM documents d WHERE d.chat_id = {m}.chat_id AND "
+        f"d.message_id = {m}.message_id AND d.is_ad AND {current_document_sql('d', m)})"
+    )
