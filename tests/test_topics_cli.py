@@ -158,3 +158,29 @@ def test_bad_input_is_one_line(db_url: str) -> None:
     assert missing_title.exit_code == 2 and "title" in missing_title.stderr
     nothing = run("--db", db_url, "topics", "list")
     assert nothing.exit_code == 0 and "no topics" in nothing.stderr
+
+
+def test_exports_and_search_know_topics(db_url: str) -> None:
+    with open_storage(db_url) as storage:
+        storage.migrate()
+        add_posts(storage, PIPELINE + QUAKE)
+        build(storage, [CHANNEL_ID])
+        quake = assignment(storage, f"chat:{CHANNEL_ID}")[(CHANNEL_ID, 11)]
+    docs = [
+        json.loads(line) for line in run("--db", db_url, "export", "documents").stdout.splitlines()
+    ]
+    by_id = {d["message_id"]: d["topic_ids"] for d in docs}
+    assert by_id[11] == by_id[12] == by_id[13] == [quake]
+    assert len(by_id[1]) == 1 and by_id[1] != [quake]
+    exported = run("--db", db_url, "export", "messages", "--topic", quake)
+    assert exported.exit_code == 0, exported.stderr
+    assert sorted(json.loads(line)["message_id"] for line in exported.stdout.splitlines()) == [
+        11, 12, 13
+    ]  # fmt: skip
+    found = run("--db", db_url, "search", "Malatya", "--topic", quake, "--json")
+    assert found.exit_code == 0, found.stderr
+    assert {h["message_id"] for h in json.loads(found.stdout)} == {11, 12, 13}
+    other = run("--db", db_url, "search", "Malatya", "--topic", by_id[1][0], "--json")
+    assert json.loads(other.stdout or "[]") == []
+    bad = run("--db", db_url, "export", "messages", "--topic", "nope")
+    assert bad.exit_code == 1 and "no such topic" in bad.stderr

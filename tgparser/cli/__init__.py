@@ -87,9 +87,11 @@ def _register() -> None:
     from tgparser.cli import (
         config_cmd,
         db_cmd,
+        documents_cmd,
         export_cmd,
         import_cmd,
         ingest_cmd,
+        process_cmd,
         source_cmd,
         telegram_cmd,
         topics_cmd,
@@ -101,6 +103,7 @@ def _register() -> None:
         telegram_cmd.logout,
         source_cmd.source,
         ingest_cmd.ingest,
+        process_cmd.process,
         import_cmd.import_group,
         export_cmd.export,
         export_cmd.search,
@@ -110,6 +113,7 @@ def _register() -> None:
         config_cmd.config,
     ):
         main.add_command(command)
+    export_cmd.export.add_command(documents_cmd.export_documents)
 
 
 _register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -24,7 +25,7 @@ KINDS = click.Choice(["post", "comment", "message", "service"])
 
 
 def filter_options(func: Any) -> Any:
-    """--source/--since/--until/--kind, shared by export and search."""
+    """--source/--since/--until/--kind/--topic, shared by export and search."""
     options = [
         click.option(
             "--source",
@@ -46,6 +47,7 @@ def filter_options(func: Any) -> Any:
             multiple=True,
             help="Only this kind of message; repeatable.",
         ),
+        click.option("--topic", metavar="ID", help="Only the messages of this topic."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -87,6 +89,7 @@ def export_messages(
     since: datetime | None,
     until: datetime | None,
     kinds: tuple[str, ...],
+    topic: str | None,
     with_comments: bool,
     has_media: bool,
     min_views: int | None,
@@ -108,6 +111,7 @@ def export_messages(
         until=until,
         has_media=has_media,
         min_views=min_views,
+        topic=topic,
     )
     with open_output(output) as out:
         count = service.export_messages(
@@ -158,6 +162,7 @@ def open_output(output: str) -> Iterator[TextIO]:
     type=click.Choice(["ndjson", "csv", "json"]),
     help="The results as NDJSON, CSV or JSON on stdout.",
 )
+@click.option("--no-ads", is_flag=True, help="Leave out ads (as `tgparser process` flagged them).")
 @pass_app
 def search(
     app: App,
@@ -166,9 +171,11 @@ def search(
     since: datetime | None,
     until: datetime | None,
     kinds: tuple[str, ...],
+    topic: str | None,
     limit: int,
     json_flag: bool,
     fmt: str | None,
+    no_ads: bool,
 ) -> None:
     """Full-text search: words, "phrases", OR, -excluded, prefix*.
 
@@ -181,8 +188,9 @@ def search(
 
     storage = app.storage()
     filters = out_service.build_filter(
-        storage, sources=sources, kinds=kinds, since=since, until=until
+        storage, sources=sources, kinds=kinds, since=since, until=until, topic=topic
     )
+    filters = dataclasses.replace(filters, no_ads=no_ads)
     hits = run_search(storage, " ".join(query), filters, limit=limit)
     if app.wants_json(json_flag) and fmt is None:
         fmt = "json"
@@ -232,6 +240,7 @@ def stats(app: App, json_flag: bool) -> None:
         "first",
         "last",
         "archived",
+        "documents",
         "last success",
         "last error",
     ):
@@ -251,7 +260,14 @@ def stats(app: App, json_flag: bool) -> None:
             (row["first_date"] or "—")[:10],
             (row["last_date"] or "—")[:10],
             share,
+            _documents_cell(row["documents"]),
             (row["last_success_at"] or "never")[:16].replace("T", " "),
             row["last_error"] or "",
         )
     app.stdout_console().print(table)
+
+
+def _documents_cell(counts: dict[str, int]) -> str:
+    """Processed documents, with what is pending, failed and flagged as ads when any."""
+    extra = [f"{counts[k]:,} {k}" for k in ("pending", "failed", "ads") if counts[k]]
+    return f"{counts['processed']:,}" + (f" ({', '.join(extra)})" if extra else "")

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from tgparser.errors import MigrationError
 from tgparser.storage import migrations as mig
 from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
-from tgparser.storage.documents import DocumentsMixin
+from tgparser.storage.documents import DocumentsMixin, not_an_ad_sql
 from tgparser.storage.topics import TopicsMixin
 from tgparser.storage.urls import DatabaseURL
 
@@ -101,6 +101,8 @@ class MessageFilter:
     until: datetime | None = None
     has_media: bool = False
     min_views: int | None = None
+    no_ads: bool = False  # leave out messages whose current document is an ad
+    topic: str | None = None  # only the messages of this topic's bundle (`topics`)
 
 
 @dataclass
@@ -598,6 +600,14 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
         if f.min_views is not None:
             clauses.append(f"{a}.views >= {p}")
             params.append(f.min_views)
+        if f.topic is not None:
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM topic_members tm WHERE tm.topic_id = {p} "
+                f"AND tm.chat_id = {a}.chat_id AND tm.message_id = {a}.message_id)"
+            )
+            params.append(f.topic)
+        if f.no_ads:
+            clauses.append(not_an_ad_sql(a))
         return clauses, params
 
     def iter_export(

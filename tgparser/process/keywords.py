@@ -1,0 +1,116 @@
+"""Offline key terms and summary.
+
+Keywords: words of three letters or more that are not stop words of the message's language
+(or of Russian, Ukrainian and English, which tech posts mix), grouped by a crude stem (so
+«базы», «базе», «база» count as one), scored by frequency, with a bonus for words in the first
+sentence and for Latin-script terms in other scripts (product names: PostgreSQL, Kafka); the
+most frequent surface form is shown. Best first, at most MAX_KEYWORDS.
+
+Summary: the lead — whole sentences from the start of the text while they fit in
+SUMMARY_CHARS characters; a first sentence that is longer is cut at a word and ends with «…».
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from tgparser.process.stopwords import STOPWORDS
+
+MAX_KEYWORDS = 10
+SUMMARY_CHARS = 280
+
+_NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
+_WORD = re.compile(r"[^\W\d_][\w\-]*[^\W_]")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
+_ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
+_LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
+KEYWORD_CHARS = 3000  # of a long text, the start is read
+
+
+def keywords(text: str, language: str, limit: int = MAX_KEYWORDS) -> list[str]:
+    if not text:
+        return []
+    text = text[:KEYWORD_CHARS]
+    if "://" in text or "www." in text or "@" in text or "#" in text:
+        text = _NOT_WORDS.sub(" ", text)
+    lower = text.lower()
+    # Counted in C; the loop below sees each distinct word once, stop words already gone.
+    counts = Counter(_WORD.findall(lower))
+    stop = _ALWAYS_STOP | STOPWORDS.get(language, frozenset())
+    distinct = counts.keys() - stop
+    if not distinct:
+        return []
+    lead = set(_WORD.findall(lower[: _lead_end(lower)]))
+    latin_bonus = language not in _LATIN_TEXT
+    scores: dict[str, float] = {}
+    best: dict[str, tuple[int, str]] = {}
+    for word in distinct:
+        if len(word) < 3:
+            continue
+        count = counts[word]
+        ascii_word = word.isascii()
+        if ascii_word:
+            key = word[:-1] if len(word) > 4 and word[-1] == "s" and word[-2] != "s" else word
+        else:
+            key = word[: max(4, len(word) - 2)] if len(word) > 5 else word
+        score = count + (0.5 if word in lead else 0.0)
+        if latin_bonus and ascii_word:
+            score += 0.5 * count
+        scores[key] = scores.get(key, 0.0) + score
+        if count > best.get(key, (0, ""))[0]:
+            best[key] = (count, word)
+    ranked = sorted(scores, key=lambda k: (-scores[k], k))[:limit]
+    shown = [best[k][1] for k in ranked]
+    # Product names keep their spelling: PostgreSQL, VACUUM, iPhone.
+    if len(lower) == len(text):
+        for n, word in enumerate(shown):
+            at = lower.find(word)
+            written = text[at : at + len(word)] if at >= 0 else word
+            if written[1:] != word[1:]:
+                shown[n] = written
+    return shown
+
+
+def _lead_end(text: str) -> int:
+    """Where the first sentence ends (the first . ! ? … before a space, or a line end)."""
+    end = len(text)
+    for mark in (". ", "! ", "? ", "… ", "\n"):
+        at = text.find(mark, 0, end)
+        if at >= 0:
+            end = at
+    return end
+
+
+def _stem(word: str) -> str:
+    if word.isascii():
+        return (
+            word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
+        )
+    return word[: max(4, len(word) - 2)] if len(word) > 5 else word
+
+
+def summary(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """The lead of the text, cut at a sentence boundary, at most `limit` characters."""
+    if len(text) <= limit and "\n" not in text:
+        return text
+    out = ""
+    position = 0
+    for end in _SENTENCE_END.finditer(text):
+        sentence = text[position : end.start()].strip()
+        position = end.end()
+        if not sentence:
+            continue
+        candidate = f"{out} {sentence}".strip() if out else sentence
+        if len(candidate) > limit:
+            break
+        out = candidate
+    else:
+        rest = text[position:].strip()
+        candidate = f"{out} {rest}".strip() if out else rest
+        if len(candidate) <= limit:
+            out = candidate
+    if out:
+        return out
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:—-")
+    return f"{cut}…"
