@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -101,16 +102,24 @@ def _timed(url: str, label: str) -> None:
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"{label}: wall {wall:.1f} s, cpu {cpu:.1f} s, peak RSS {rss:.0f} MB")
+    print(f"{label}: wall {wall:.1f} s, cpu {cpu:.1f} s, peak RSS {rss:.0f} MB", flush=True)
 
 
 def speed(args: argparse.Namespace) -> None:
     texts, _ = synthetic_posts(args.docs + args.new)
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        start = time.perf_counter()
-        _fill(url, 0, texts[: args.docs])
-        print(f"generated {args.docs:,} posts + documents in {time.perf_counter() - start:.0f} s")
+        path = Path(tmp) / "bench.db"
+        url = f"sqlite:///{path}"
+        kept = Path(args.keep) if args.keep else None
+        if kept is not None and kept.exists():
+            shutil.copyfile(kept, path)  # the generated archive of an earlier run
+        else:
+            start = time.perf_counter()
+            _fill(url, 0, texts[: args.docs])
+            took = time.perf_counter() - start
+            print(f"generated {args.docs:,} posts + documents in {took:.0f} s", flush=True)
+            if kept is not None:
+                shutil.copyfile(path, kept)
         _timed(url, f"topics build from scratch, {args.docs:,} documents")
         _timed(url, "topics build again, nothing new")
         _fill(url, args.docs, texts[args.docs :])
@@ -127,6 +136,7 @@ def main() -> int:
     s = sub.add_parser("speed")
     s.add_argument("--docs", type=int, default=100_000)
     s.add_argument("--new", type=int, default=1_000)
+    s.add_argument("--keep", metavar="FILE", help="Keep the generated archive here; reuse it.")
     args = parser.parse_args()
     quality(args) if args.command == "quality" else speed(args)
     return 0

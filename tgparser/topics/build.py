@@ -36,7 +36,7 @@ from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
 from tgparser.topics import require_numeric
 from tgparser.topics.cluster import Params
-from tgparser.topics.text import tokens
+from tgparser.topics.text import tokens, words_and_terms
 
 BUILDER_VERSION = "builtin-1"
 Key = tuple[int, int]
@@ -48,6 +48,7 @@ KNOWN_MIN = 0.15  # a post's cosine to a known topic to be assigned to it
 SINGLETON_MIN_TERMS = 12  # a lone post with at least this many terms stands as a topic
 CENTROID_TERMS = 100  # terms kept of each stored centroid
 ANCHORS = 3
+RELATED_MIN = 0.15  # centroid cosine to list another topic as related
 REBUILD_JACCARD = 0.5
 
 
@@ -259,18 +260,25 @@ def _build_space(
             groups.append(sorted(group))
 
     prefix = "all:" if space == "all" else ""
+    _, central = _group_centroids([(g, {}, 0) for g in groups], matrix, row_of, vocab)
     if rebuild:
-        _map_rebuild(groups, topics, space, prefix, now, report, matrix, row_of)
+        _map_rebuild(groups, central, topics, space, prefix, now, report)
     else:
-        for group in groups:
-            tid = _new_id(prefix, _central(group, matrix, row_of), topics)
+        for group, anchor in zip(groups, central, strict=True):
+            tid = _new_id(prefix, anchor or group[0], topics)
             topics[tid] = _Topic(tid, _new_row(tid, space, now), set(group), changed=True)
             topics[tid].row["lineage"] = [{"event": "created", "at": now.isoformat()}]
             report.new_topics += 1
     # 4. centroids, merges of topics that grew together, members, cards
-    for topic in topics.values():
-        if topic.changed and topic.members:
-            topic.centroid = _centroid(topic.members, matrix, row_of, vocab, topic.centroid)
+    changed = [t for t in topics.values() if t.changed and t.members]
+    cents, _ = _group_centroids(
+        [(t.members, t.centroid, sum(1 for k in t.members if k not in row_of)) for t in changed],
+        matrix,
+        row_of,
+        vocab,
+    )
+    for topic, centroid in zip(changed, cents, strict=True):
+        topic.centroid = centroid
     if not rebuild:
         report.grown_topics = sum(1 for t in topics.values() if t.changed and t.id in old_topics)
     _merge_close(topics, params.merge_min, now, report)
@@ -289,6 +297,7 @@ def _build_space(
         params,
         report,
         counted_until,
+        docs,
         texts_for=lambda keys: _texts(storage, keys, processors, texts),
     )
 
@@ -405,44 +414,76 @@ def _assign(
     return out
 
 
-def _central(group: Sequence[Key], matrix: Any, row_of: dict[Key, int]) -> Key:
-    """The member closest to the group's centroid (ties: the earliest key)."""
-    import numpy as np
-
-    sub = matrix[[row_of[k] for k in group]]
-    centre = np.asarray(sub.sum(axis=0)).ravel()
-    sims = sub @ centre
-    best = max(range(len(group)), key=lambda i: (round(float(sims[i]), 6), [-x for x in group[i]]))
-    return group[best]
-
-
-def _centroid(
-    members: Iterable[Key],
+def _group_centroids(
+    groups: Sequence[tuple[Sequence[Key], dict[str, float], int]],
     matrix: Any,
     row_of: dict[Key, int],
     vocab: Any,
-    previous: dict[str, float],
-) -> dict[str, float]:
-    """The normalised mean of the members' vectors, top terms only. Members not vectorised
-    in this run (placed by an earlier one) are represented by the previous centroid, weighted
-    by their number."""
+) -> tuple[list[dict[str, float]], list[Key | None]]:
+    """For each (members, previous centroid, members not vectorised now) group: its centroid
+    (normalised mean, top terms only; members placed by an earlier run are represented by
+    the previous centroid, weighted by their number) and its most central vectorised member
+    (ties: the smallest key). All groups in one sparse product."""
     import numpy as np
+    import scipy.sparse as sp
 
-    here = [row_of[k] for k in members if k in row_of]
-    old = sum(1 for k in members if k not in row_of)
-    total = np.zeros(matrix.shape[1], dtype=np.float64)
-    if here:
-        total += np.asarray(matrix[here].sum(axis=0)).ravel()
-    if old and previous:
-        for term, weight in previous.items():
-            col = vocab.index.get(term)
-            if col is not None:
-                total[col] += weight * old
+    n_groups, width = len(groups), matrix.shape[1]
+    g_idx, r_idx, keys = [], [], []
+    p_rows, p_cols, p_vals = [], [], []
+    for g, (members, previous, old) in enumerate(groups):
+        for key in sorted(members):
+            row = row_of.get(key)
+            if row is not None:
+                g_idx.append(g)
+                r_idx.append(row)
+                keys.append(key)
+        if old and previous:
+            for term, weight in previous.items():
+                col = vocab.index.get(term)
+                if col is not None and col < width:
+                    p_rows.append(g)
+                    p_cols.append(col)
+                    p_vals.append(weight * old)
+    member = sp.csr_matrix(
+        (np.ones(len(g_idx), dtype=np.float32), (np.asarray(g_idx), np.asarray(r_idx))),
+        shape=(n_groups, matrix.shape[0]),
+    )
+    sums = (member @ matrix).tocsr()
+    if p_vals:
+        sums = (sums + sp.csr_matrix(
+            (np.asarray(p_vals, dtype=np.float32), (np.asarray(p_rows), np.asarray(p_cols))),
+            shape=(n_groups, width),
+        )).tocsr()  # fmt: skip
+    central: list[Key | None] = [None] * n_groups
+    if g_idx:
+        dots = np.asarray(
+            matrix[np.asarray(r_idx)].multiply(sums[np.asarray(g_idx)]).sum(axis=1)
+        ).ravel()
+        best: dict[int, tuple[float, Key]] = {}
+        for g, key, dot in zip(g_idx, keys, np.round(dots, 6).tolist(), strict=True):
+            if g not in best or dot > best[g][0] or (dot == best[g][0] and key < best[g][1]):
+                best[g] = (dot, key)
+        for g, (_, key) in best.items():
+            central[g] = key
     terms = list(vocab.index)
-    top = np.argsort(-total)[:CENTROID_TERMS]
-    top = top[total[top] > 0]
-    norm = float(np.sqrt((total[top] ** 2).sum())) or 1.0
-    return {terms[i]: round(float(total[i]) / norm, 5) for i in top.tolist()}
+    out: list[dict[str, float]] = []
+    for g in range(n_groups):
+        start, stop = sums.indptr[g], sums.indptr[g + 1]
+        data, cols = sums.data[start:stop], sums.indices[start:stop]
+        if len(data) > CENTROID_TERMS:
+            top = np.argpartition(-data, CENTROID_TERMS)[:CENTROID_TERMS]
+            data, cols = data[top], cols[top]
+        order = np.lexsort((cols, -data))
+        data, cols = data[order], cols[order]
+        norm = float(np.sqrt((data.astype(np.float64) ** 2).sum())) or 1.0
+        out.append(
+            {
+                terms[c]: round(float(v) / norm, 5)
+                for c, v in zip(cols.tolist(), data.tolist(), strict=True)
+                if v > 0
+            }
+        )
+    return out, central
 
 
 # -- ids, rebuilds, merges -----------------------------------------------------------------------
@@ -489,13 +530,12 @@ def _new_row(tid: str, space: str, now: datetime) -> Row:
 
 def _map_rebuild(
     groups: list[list[Key]],
+    central: list[Key | None],
     topics: dict[str, _Topic],
     space: str,
     prefix: str,
     now: datetime,
     report: SpaceReport,
-    matrix: Any,
-    row_of: dict[Key, int],
 ) -> None:
     """Give each new cluster the id of the old topic it overlaps with Jaccard ≥ 0.5."""
     old = {tid: set(t.members) for tid, t in topics.items() if t.row["status"] == "active"}
@@ -519,7 +559,7 @@ def _map_rebuild(
     for i, group in enumerate(groups):
         tid = matched.get(i)
         if tid is None:
-            tid = _new_id(prefix, _central(group, matrix, row_of), topics)
+            tid = _new_id(prefix, central[i] or group[0], topics)
             topics[tid] = _Topic(tid, _new_row(tid, space, now))
             lineage: list[dict[str, Any]] = [{"event": "created", "at": stamp}]
             overlap = Counter(owner[k] for k in group if k in owner)
@@ -562,41 +602,76 @@ def _mark_merged(topic: _Topic, target: str, now: datetime) -> None:
     ]
 
 
+def _centroid_sims(left: Sequence[_Topic], right: Sequence[_Topic], minimum: float) -> Any:
+    """Cosines ≥ minimum between the centroids of two lists of topics (a COO matrix)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    index: dict[str, int] = {}
+
+    def matrix(topics: Sequence[_Topic]) -> Any:
+        rows, cols, vals = [], [], []
+        for i, topic in enumerate(topics):
+            for term, weight in topic.centroid.items():
+                rows.append(i)
+                cols.append(index.setdefault(term, len(index)))
+                vals.append(weight)
+        return rows, cols, vals
+
+    a, b = matrix(left), matrix(right)
+    shape = max(len(index), 1)
+    ma = sp.csr_matrix((np.asarray(a[2]), (np.asarray(a[0]), np.asarray(a[1]))),
+                       shape=(len(left), shape))  # fmt: skip
+    mb = sp.csr_matrix((np.asarray(b[2]), (np.asarray(b[0]), np.asarray(b[1]))),
+                       shape=(len(right), shape))  # fmt: skip
+    sims = (ma @ mb.T).tocoo()
+    keep = sims.data >= minimum
+    return sp.coo_matrix((sims.data[keep], (sims.row[keep], sims.col[keep])), shape=sims.shape)
+
+
 def _merge_close(
     topics: dict[str, _Topic], merge_min: float, now: datetime, report: SpaceReport
 ) -> None:
     """Two active topics whose centroids came within `merge_min` are one story: the smaller
     is merged into the larger (status, merged_into and lineage on both)."""
-    changed = [t for t in topics.values() if t.changed and t.row["status"] == "active"]
-    active = [t for t in topics.values() if t.row["status"] == "active" and t.members]
+    changed = sorted(
+        (t for t in topics.values() if t.changed and t.row["status"] == "active" and t.members),
+        key=lambda t: t.id,
+    )
+    active = sorted(
+        (t for t in topics.values() if t.row["status"] == "active" and t.members),
+        key=lambda t: t.id,
+    )
     if not changed or len(active) < 2:
         return
-    for topic in sorted(changed, key=lambda t: (len(t.members), t.id)):
-        if topic.row["status"] != "active" or not topic.members:
+    sims = _centroid_sims(changed, active, merge_min)
+    pairs = sorted(
+        (
+            (-float(v), changed[i].id, active[j].id)
+            for i, j, v in zip(
+                sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True
+            )
+            if changed[i] is not active[j]
+        )
+    )
+    for _, first, second in pairs:
+        one, two = topics[first], topics[second]
+        if one.row["status"] != "active" or two.row["status"] != "active":
             continue
-        best, best_sim = None, merge_min
-        for other in active:
-            if other is topic or other.row["status"] != "active" or not other.members:
-                continue
-            sim = sum(w * other.centroid.get(term, 0.0) for term, w in topic.centroid.items())
-            if sim >= best_sim:
-                best, best_sim = other, sim
-        if best is None:
-            continue
-        small, big = sorted((topic, best), key=lambda t: (len(t.members), t.id))
+        small, big = sorted((one, two), key=lambda t: (len(t.members), t.id))
+        # the union's centroid, weighted by size
+        total: Counter[str] = Counter()
+        for t in (big, small):
+            for term, w in t.centroid.items():
+                total[term] += w * len(t.members)
+        norm = sum(v * v for v in total.values()) ** 0.5 or 1.0
+        big.centroid = {k: v / norm for k, v in total.most_common(CENTROID_TERMS)}
         big.members |= small.members
         big.changed = True
         big.row["lineage"] = [
             *big.row["lineage"],
             {"event": "merged_from", "topic": small.id, "at": now.isoformat()},
         ]
-        # the union's centroid, weighted by size
-        total = Counter()
-        for t in (big, small):
-            for term, w in t.centroid.items():
-                total[term] += w * len(t.members)
-        norm = sum(v * v for v in total.values()) ** 0.5 or 1.0
-        big.centroid = {k: v / norm for k, v in total.most_common(CENTROID_TERMS)}
         small.members = set()
         small.changed = True
         _mark_merged(small, big.id, now)
@@ -640,11 +715,8 @@ def _surfaces(texts: Iterable[str], stem: int) -> dict[str, str]:
     """term -> the word it most often stands for in these texts (for people to read)."""
     seen: dict[str, Counter[str]] = defaultdict(Counter)
     for text in texts:
-        for match in re.finditer(r"[^\W_]+(?:[-'’][^\W_]+)*", text):
-            word = match.group()
-            terms, _ = tokens(word, stem)
-            if terms:
-                seen[terms[0]][word] += 1
+        for word, term in words_and_terms(text, stem):
+            seen[term][word] += 1
     return {t: c.most_common(1)[0][0] for t, c in seen.items()}
 
 
@@ -663,6 +735,7 @@ def _write(
     params: Params,
     report: SpaceReport,
     counted_until: str | None,
+    docs: dict[Key, Any],
     texts_for: Callable[[Iterable[Key]], dict[Key, str]],
 ) -> SpaceReport:
     by_key = {p.key: p for p in posts}
@@ -683,14 +756,36 @@ def _write(
     add: list[Row] = []
     drop: list[tuple[str, str, int, int]] = []
     changed_rows: list[Row] = []
+    needed: list[_Topic] = []
     for tid, topic in everything.items():
         wanted_extra = {
             c.key for k in topic.members for c in (*comments_of.get(k, ()), *dups_of.get(k, ()))
         }
         have = set(old_by_topic.get(tid, {}))
-        if not topic.changed and wanted_extra <= have and (have - wanted_extra) == topic.members:
-            continue
-        rows = _bundle(topic, by_key, comments_of, dups_of, texts_for, vocab, params, now)
+        if topic.changed or not wanted_extra <= have or (have - wanted_extra) != topic.members:
+            needed.append(topic)
+    # every text the bundles need, in one batch
+    texts = texts_for(
+        [
+            k
+            for t in needed
+            for m in t.members
+            for k in (m, *(c.key for c in comments_of.get(m, ())))
+        ]
+    )
+    active = sorted(
+        (t for t in everything.values() if t.row["status"] == "active" and t.members),
+        key=lambda t: t.id,
+    )
+    related: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    if needed and active:
+        sims = _centroid_sims(needed, active, RELATED_MIN)
+        for i, j, v in zip(sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True):
+            if needed[i] is not active[j]:
+                related[needed[i].id].append((-round(float(v), 6), active[j].id))
+    for topic in needed:
+        tid = topic.id
+        rows, surface = _bundle(topic, comments_of, dups_of, texts, docs, vocab, params)
         new_keys = {(r["chat_id"], r["message_id"]): r for r in rows}
         for key in old_by_topic.get(tid, {}):
             if key not in new_keys:
@@ -703,7 +798,8 @@ def _write(
                 or abs(old["score"] - row["score"]) > 1e-6
             ):
                 add.append({**row, "space": space, "added_at": old["added_at"] if old else now})
-        _card(topic, rows, by_key, texts_for, everything, params, now)
+        near = [other for _, other in sorted(related.get(tid, []))[:5]]
+        _card(topic, rows, by_key, texts, surface, near, everything, now)
         changed_rows.append(topic.row)
     report.topics = sum(1 for t in topics.values() if t.row["status"] == "active")
     space_row = {
@@ -724,28 +820,32 @@ def _write(
 
 def _bundle(
     topic: _Topic,
-    by_key: dict[Key, Post],
     comments_of: dict[Key, list[Post]],
     dups_of: dict[Key, list[Post]],
-    texts_for: Callable[[Iterable[Key]], dict[Key, str]],
+    texts: dict[Key, str],
+    docs: dict[Key, Any],
     vocab: Any,
     params: Params,
-    now: datetime,
-) -> list[Row]:
+) -> tuple[list[Row], dict[str, str]]:
     """The ranked items of a topic: posts by cosine to the centroid (the top ones anchors),
-    then duplicates of its posts, then on-topic comments under them."""
+    then duplicates of its posts, then on-topic comments under them. Also returns the words
+    the top posts use for the topic's terms (for people to read)."""
     members = sorted(topic.members)
-    extra = [c.key for k in members for c in comments_of.get(k, ())]
-    texts = texts_for([*members, *extra])
-    surfaces_needed = [texts.get(k, "") for k in members[:50]]
-    surface = _surfaces(surfaces_needed, params.stem)
+
+    def terms_of(key: Key) -> list[str]:
+        doc = docs.get(key)
+        return doc.terms if doc is not None else tokens(texts.get(key, ""), params.stem)[0]
+
+    scored_plain = sorted(
+        ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
+        key=lambda s: (-s[0], s[1]),
+    )
+    surface = _surfaces([texts.get(k, "") for _, k in scored_plain[:ANCHORS]], params.stem)
     keywords = sorted(topic.centroid, key=lambda t: -topic.centroid[t])[:12]
     scored: list[tuple[float, Key, list[str]]] = []
-    for key in members:
-        terms, _ = tokens(texts.get(key, ""), params.stem)
-        score, shared = _cosine(terms, topic.centroid, vocab, params)
+    for score, key in scored_plain:
+        shared = set(terms_of(key))
         scored.append((score, key, [surface.get(t, t) for t in keywords if t in shared][:4]))
-    scored.sort(key=lambda s: (-s[0], s[1]))
     rows: list[Row] = []
     anchors = {key for _, key, _ in scored[:ANCHORS]}
     for score, key, shared in scored:
@@ -770,7 +870,7 @@ def _bundle(
     for _, key, _ in scored:
         for comment in comments_of.get(key, ()):
             terms, _ = tokens(texts.get(comment.key, ""), params.stem)
-            score, _ = _cosine(terms, topic.centroid, vocab, params)
+            score, _ = _cosine(terms, topic.centroid, vocab)
             if score < COMMENT_MIN:
                 continue
             role = "anchor" if key in anchors else "member"
@@ -784,7 +884,7 @@ def _bundle(
                     f"comment on {role} post {key[1]}; cosine {score:.2f} to the topic",
                 )
             )
-    return rows
+    return rows, surface
 
 
 def _member(tid: str, key: Key, role: str, kind: str, score: float, why: str) -> Row:
@@ -799,9 +899,7 @@ def _member(tid: str, key: Key, role: str, kind: str, score: float, why: str) ->
     }
 
 
-def _cosine(
-    terms: list[str], centroid: dict[str, float], vocab: Any, params: Params
-) -> tuple[float, set[str]]:
+def _cosine(terms: list[str], centroid: dict[str, float], vocab: Any) -> tuple[float, set[str]]:
     """Cosine of a text's TF-IDF vector (as `vectors.vectorise` makes it) to a centroid."""
     import math
 
@@ -818,9 +916,10 @@ def _card(
     topic: _Topic,
     rows: list[Row],
     by_key: dict[Key, Post],
-    texts_for: Callable[[Iterable[Key]], dict[Key, str]],
+    texts: dict[Key, str],
+    surface: dict[str, str],
+    related: list[str],
     everything: dict[str, _Topic],
-    params: Params,
     now: datetime,
 ) -> None:
     row = topic.row
@@ -834,8 +933,6 @@ def _card(
         row["status"] = "retired"
     dates = [by_key[k].date for k in member_keys if k in by_key]
     if row["type"] != "known":
-        texts = texts_for(anchors)
-        surface = _surfaces([texts.get(k, "") for k in anchors], params.stem)
         words = [
             surface.get(t, t) for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
         ]
@@ -848,15 +945,7 @@ def _card(
         row["tags"] = keywords[:3]
         row["scope_in"] = keywords[:5]
         row["type"] = "cluster" if len(member_keys) >= 2 else "singleton"
-    related = []
-    for other in everything.values():
-        if other is topic or other.row["status"] != "active" or not other.members:
-            continue
-        sim = sum(w * other.centroid.get(t, 0.0) for t, w in topic.centroid.items())
-        if sim >= 0.15:
-            related.append((sim, other.id))
-    related.sort(key=lambda r: (-r[0], r[1]))
-    row["related_topics"] = [tid for _, tid in related[:5]]
+    row["related_topics"] = related
     mine = set(row["keywords"])
     row["scope_out"] = [
         w
