@@ -932,7 +932,9 @@ def _card(
     if row["status"] == "active" and not topic.members and row["type"] != "known":
         row["status"] = "retired"
     dates = [by_key[k].date for k in member_keys if k in by_key]
-    if row["type"] != "known":
+    if member_hash != row["member_hash"]:
+        row["model"] = row["prompt_id"] = ""  # an LLM card is for the member set it saw
+    if row["type"] != "known" and not row["model"]:
         words = [
             surface.get(t, t) for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
         ]
@@ -944,15 +946,17 @@ def _card(
         row["keywords"] = keywords
         row["tags"] = keywords[:3]
         row["scope_in"] = keywords[:5]
+    if row["type"] != "known":
         row["type"] = "cluster" if len(member_keys) >= 2 else "singleton"
     row["related_topics"] = related
-    mine = set(row["keywords"])
-    row["scope_out"] = [
-        w
-        for tid in row["related_topics"]
-        for w in everything[tid].row.get("keywords", [])[:3]
-        if w not in mine
-    ][:5]
+    if not row["model"]:
+        mine = set(row["keywords"])
+        row["scope_out"] = [
+            w
+            for tid in row["related_topics"]
+            for w in everything[tid].row.get("keywords", [])[:3]
+            if w not in mine
+        ][:5]
     row["anchors"] = [{"chat_id": c, "message_id": m} for c, m in anchors]
     row["size"] = len(member_keys)
     row["first_date"] = min(dates) if dates else None
