@@ -35,7 +35,7 @@ from tgparser.errors import TgparserError
 from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
 from tgparser.topics import require_numeric
-from tgparser.topics.cluster import Params
+from tgparser.topics.cluster import Params, top_two
 from tgparser.topics.text import tokens, words_and_terms
 
 BUILDER_VERSION = "builtin-1"
@@ -400,17 +400,10 @@ def _assign(
     cents = _centroid_matrix(topics, vocab).T.tocsr()
     out: dict[Key, tuple[str, float]] = {}
     for start in range(0, len(keys), 2000):
-        sims = (matrix[start : start + 2000] @ cents).toarray()
-        if sims.shape[1] > 1:
-            order = np.argsort(-sims, axis=1)[:, :2]
-            best = sims[np.arange(len(sims)), order[:, 0]]
-            second = sims[np.arange(len(sims)), order[:, 1]]
-        else:
-            order = np.zeros((len(sims), 1), dtype=int)
-            best, second = sims[:, 0], np.zeros(len(sims))
-        ok = (best >= minimum) & (best - second >= margin)
+        best, first, second = top_two((matrix[start : start + 2000] @ cents).tocsr())
+        ok = (first >= minimum) & (first - second >= margin)
         for i in np.flatnonzero(ok).tolist():
-            out[keys[start + i]] = (topics[order[i, 0]].id, float(best[i]))
+            out[keys[start + i]] = (topics[best[i]].id, float(first[i]))
     return out
 
 
