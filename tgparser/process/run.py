@@ -281,8 +281,9 @@ def run_process(
 
 
 def _short_label(source: Row, comments: bool) -> str:
-    name = f"@{source['username']}" if source.get("username") else str(source["chat_id"])
-    return f"{name} comments" if comments else name
+    from tgparser.sources import chat_label
+
+    return f"{chat_label(source)} comments" if comments else chat_label(source)
 
 
 def _pages(
