@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import re
+import unicodedata
 from typing import Any
 
 from tgparser.process.ads import ad_reasons
@@ -18,13 +18,17 @@ VERSION = "1"
 IDENTITY = ProcessorIdentity("builtin", VERSION)
 DUPLICATE_MIN_CHARS = 20  # shorter texts ("+1", "спасибо") repeat without being copies
 
-_NOT_WORDS = re.compile(r"[\W_]+")
+# Every punctuation, symbol, separator and control character of the Basic Multilingual Plane
+# becomes a space (str.translate runs in C; a regex substitution was the slowest step).
+_PUNCTUATION = {cp: " " for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PSZC"} | {
+    ord("_"): " "
+}
 
 
 def text_hash(text_clean: str) -> str:
     """The hash of a text as duplicates compare it: case, punctuation and spacing ignored;
     empty for texts too short to call a copy."""
-    normal = _NOT_WORDS.sub(" ", text_clean.casefold()).strip()
+    normal = " ".join(text_clean.casefold().translate(_PUNCTUATION).split())
     if len(normal) < DUPLICATE_MIN_CHARS:
         return ""
     return hashlib.blake2b(normal.encode(), digest_size=16).hexdigest()

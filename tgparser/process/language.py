@@ -93,6 +93,10 @@ def _hits(words: Counter[str], vocabulary: frozenset[str]) -> int:
     return sum(words[w] for w in words.keys() & vocabulary)
 
 
+# Each Latin-script function word that only one language has, with that language.
+_LATIN_WORDS = {w: lang for lang in _LATIN_LANGUAGES for w in _LATIN_ONLY[lang]}
+
+
 def _letters(text: str, alphabet: str) -> int:
     return sum(text.count(c) for c in alphabet)
 
@@ -119,13 +123,12 @@ def _arabic(sample: str) -> str:
 
 def _latin(text: str, letters: int) -> str:
     words = Counter(text.split())
-    scores = {}
-    for lang in _LATIN_LANGUAGES:
-        score = 3 * _hits(words, _LATIN_ONLY[lang])
-        marks = _LATIN_LETTERS.get(lang)
-        if marks is not None:
-            score += 2 * _letters(text, marks)
-        scores[lang] = score
+    scores = dict.fromkeys(_LATIN_LANGUAGES, 0)
+    for word in words.keys() & _LATIN_WORDS.keys():
+        scores[_LATIN_WORDS[word]] += 3 * words[word]
+    if not text.isascii():
+        for lang, marks in _LATIN_LETTERS.items():
+            scores[lang] += 2 * _letters(text, marks)
     best = max(scores, key=lambda lang: scores[lang])
     if scores[best] > 0:
         return best
