@@ -37,6 +37,8 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0  # the most requests in flight at once
         self.ad_words = ("купите",)  # texts with these are called ads by the fake model
         fake = self
 
@@ -69,10 +71,17 @@ class FakeLLM:
                     fake._problem("request body is not JSON")
                     self._send(400, {"error": {"message": "bad JSON"}})
                     return
-                status, payload, headers, wait = fake._answer(body)
-                if wait:
-                    time.sleep(wait)
-                self._send(status, payload, headers)
+                with fake.lock:
+                    fake.active += 1
+                    fake.max_active = max(fake.max_active, fake.active)
+                try:
+                    status, payload, headers, wait = fake._answer(body)
+                    if wait:
+                        time.sleep(wait)
+                    self._send(status, payload, headers)
+                finally:
+                    with fake.lock:
+                        fake.active -= 1
 
             def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
                 data = json.dumps(payload, ensure_ascii=False).encode()

@@ -239,7 +239,7 @@ def test_keywords_skip_stop_words_group_forms_and_keep_product_names() -> None:
         "Базы данных теперь работают быстрее, а индексы меньше."
     )
     found = keywords(text, "ru")
-    assert found[:3] == ["PostgreSQL", "базы", "данных"]
+    assert set(found[:3]) == {"PostgreSQL", "базы", "данных"}
     assert "VACUUM" in found
     assert not {"в", "и", "а", "ней", "теперь"} & set(found)
     assert keywords("This is the one and only", "en") == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -116,9 +118,7 @@ def process(
             dry_run=dry_run,
             max_cost=max_cost,
         )
-        from tgparser.cli.progress import RichIngestProgress, progress_display
-
-        with progress_display(app, RichIngestProgress) as progress:
+        with _progress(app) as progress:
             summary = run_process(storage, runner, chats, options, progress)
     finally:
         runner.close()
@@ -128,6 +128,16 @@ def process(
         _report(app, summary)
     if summary.exit_code:
         raise click.exceptions.Exit(summary.exit_code)
+
+
+def _progress(app: App) -> Any:
+    """Rich's display on a terminal; nothing (and Rich not even imported: a cron run with
+    nothing to do should take no longer than Python's start) otherwise."""
+    if app.quiet or app.json or not sys.stderr.isatty():
+        return nullcontext()
+    from tgparser.cli.progress import RichIngestProgress
+
+    return RichIngestProgress()
 
 
 def _report(app: App, summary: Any) -> None:

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 # Invisible characters that carry nothing: zero-width spaces and joiners used as spacers,
 # soft hyphens, BOMs, directional marks. (U+200D, the emoji joiner, is kept.)
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200e\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
-_SPACES = re.compile(r"[^\S\n]+")  # any whitespace but a newline
 _BLANK_LINES = re.compile(r"\n{3,}")
 _URL = re.compile(
     r"(?i)\b(?:https?://|www\.|t\.me/)[^\s<>«»\"'()\[\]{}]+(?:\([^\s()]*\)[^\s<>«»\"'()\[\]{}]*)*"
@@ -49,10 +48,15 @@ def clean_message(text: str, entities: list[dict[str, Any]] | None) -> Cleaned:
 def normalise_whitespace(text: str) -> str:
     if not text:
         return ""
-    text = _INVISIBLE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _SPACES.sub(" ", text)
-    lines = [line.strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    if not text.isascii() and _INVISIBLE.search(text):
+        text = _INVISIBLE.sub("", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # str.split() knows every Unicode space and runs in C.
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
 
 
 def _apply_entities(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[str], list[str]]:

@@ -80,6 +80,7 @@ PROMPT_ID = hashlib.sha256(
 ).hexdigest()[:16]
 VERSION = "1"  # of this module's handling of replies (validation, merging)
 
+DEFAULT_BACKOFF = 1.0  # seconds before the first retry; doubles each time
 MAX_ATTEMPTS = 4  # per request: the first try and three retries of 429/5xx/timeouts
 MAX_RETRY_AFTER = 120.0  # seconds: a longer Retry-After is a failure, not a wait
 OUTPUT_TOKENS_PER_ITEM = 400  # max_tokens asked for, per message in a request
@@ -139,7 +140,7 @@ class LLMConfig:
     prices: Prices | None = None  # None: unknown (cost counted as 0)
     batch: int = 8
     timeout: float = 60.0
-    backoff: float = 1.0  # seconds before the first retry; doubles each time
+    backoff: float = DEFAULT_BACKOFF
     max_retry_after: float = MAX_RETRY_AFTER
 
 
@@ -167,7 +168,9 @@ def config_from_settings(
     timeout = settings.llm_timeout if settings.llm_timeout is not None else 60
     if batch < 1 or timeout < 1:
         raise ConfigError("llm_batch and llm_timeout must be at least 1", exit_code=2)
-    return LLMConfig(base.rstrip("/"), name, key, prices, batch, float(timeout))
+    return LLMConfig(
+        base.rstrip("/"), name, key, prices, batch, float(timeout), backoff=DEFAULT_BACKOFF
+    )
 
 
 def estimate_tokens(text: str) -> int:

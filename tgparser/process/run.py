@@ -202,12 +202,12 @@ def select_chats(storage: Storage, refs: Sequence[str]) -> list[tuple[int, Row |
     """(chat id, its followed source, whether it is that source's discussion group) of each
     chat to process: the named ones (a channel with its comments), else every chat in the
     archive but paused ones, followed and imported alike."""
-    from tgparser.sources import find_source
-
     sources = storage.list_sources()
     by_id = {s["chat_id"]: s for s in sources}
     linked = {s["linked_chat_id"]: s for s in sources if s.get("linked_chat_id") is not None}
     if refs:
+        from tgparser.sources import find_source
+
         chosen: list[tuple[int, Row | None, bool]] = []
         for ref in refs:
             source = find_source(storage, ref)
@@ -238,6 +238,7 @@ def run_process(
     progress: Any = None,
 ) -> ProcessSummary:
     identity = processor.identity
+    shown = progress is not None
     progress = progress or NoProgress()
     summary = ProcessSummary(identity.processor, identity.model, identity.prompt_id)
     summary.dry_run = options.dry_run
@@ -259,7 +260,10 @@ def run_process(
         if claim is None:
             result.status = "busy"
             continue
-        progress.source_started(str(chat_id) if source is None else _short_label(source, comments))
+        if shown:
+            progress.source_started(
+                str(chat_id) if source is None else _short_label(source, comments)
+            )
         progress.phase("processing")
         complete = False
         try:
@@ -281,8 +285,9 @@ def run_process(
 
 
 def _short_label(source: Row, comments: bool) -> str:
-    name = f"@{source['username']}" if source.get("username") else str(source["chat_id"])
-    return f"{name} comments" if comments else name
+    from tgparser.sources import chat_label
+
+    return f"{chat_label(source)} comments" if comments else chat_label(source)
 
 
 def _pages(
