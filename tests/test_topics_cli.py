@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner, Result
 
@@ -184,3 +185,21 @@ def test_exports_and_search_know_topics(db_url: str) -> None:
     assert json.loads(other.stdout or "[]") == []
     bad = run("--db", db_url, "export", "messages", "--topic", "nope")
     assert bad.exit_code == 1 and "no such topic" in bad.stderr
+
+
+def test_db_copy_carries_topics_with_their_ids(db_url: str, tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    with open_storage(source) as storage:
+        storage.migrate()
+        add_posts(storage, PIPELINE + QUAKE)
+        build(storage, [CHANNEL_ID])
+        run("--db", source, "topics", "add", "Quakes", "--keywords", "earthquake")
+    result = run("--db", source, "db", "copy", "--to", db_url, "--verify", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    copied = {t["table"]: t["target_rows"] for t in report["tables"]}
+    assert copied["topics"] == 2 and copied["topic_members"] == 7 and copied["known_topics"] == 1
+    assert all(t["ok"] for t in report["verify"])
+    with open_storage(source) as a, open_storage(db_url) as b:
+        assert b.list_topics() == a.list_topics()
+        assert b.get_topic_space(f"chat:{CHANNEL_ID}") == a.get_topic_space(f"chat:{CHANNEL_ID}")
