@@ -833,12 +833,12 @@ def _bundle(
         ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
         key=lambda s: (-s[0], s[1]),
     )
-    surface = _surfaces([texts.get(k, "") for _, k in scored_plain[:ANCHORS]], params.stem)
+    surface = _surfaces([texts.get(k, "") for _, k in scored_plain[:10]], params.stem)
     keywords = sorted(topic.centroid, key=lambda t: -topic.centroid[t])[:12]
     scored: list[tuple[float, Key, list[str]]] = []
     for score, key in scored_plain:
-        shared = set(terms_of(key))
-        scored.append((score, key, [surface.get(t, t) for t in keywords if t in shared][:4]))
+        own = {t: w for w, t in reversed(words_and_terms(texts.get(key, ""), params.stem))}
+        scored.append((score, key, [own[t] for t in keywords if t in own][:4]))
     rows: list[Row] = []
     anchors = {key for _, key, _ in scored[:ANCHORS]}
     for score, key, shared in scored:
@@ -928,8 +928,10 @@ def _card(
     if member_hash != row["member_hash"]:
         row["model"] = row["prompt_id"] = ""  # an LLM card is for the member set it saw
     if row["type"] != "known" and not row["model"]:
-        words = [
-            surface.get(t, t) for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
+        words = [  # the topic's top terms, as its posts spell them
+            surface[t]
+            for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
+            if t in surface
         ]
         keywords = list(dict.fromkeys(w.lower() for w in words if w))[:8]
         lead = _lead(texts.get(anchors[0], ""), 100) if anchors else ""
