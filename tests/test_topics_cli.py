@@ -142,11 +142,12 @@ def test_a_rebuild_keeps_ids_and_records_a_merge(db_url: str) -> None:
 
 
 def test_bad_input_is_one_line(db_url: str) -> None:
+    with open_storage(db_url) as storage:
+        storage.migrate()  # an empty archive
     empty = run("--db", db_url, "topics", "build")
     assert empty.exit_code == 1 and "no sources" in empty.stderr
     assert len(empty.stderr.strip().splitlines()) == 1
     with open_storage(db_url) as storage:
-        storage.migrate()
         fixture_archive(storage)
         storage.upsert_source({"chat_id": OTHER, "username": "nodocs", "type": "channel"})
     unknown_ref = run("--db", db_url, "topics", "build", "@nobody_here")
