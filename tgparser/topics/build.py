@@ -833,11 +833,15 @@ def _bundle(
         ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
         key=lambda s: (-s[0], s[1]),
     )
-    surface = _surfaces([texts.get(k, "") for _, k in scored_plain[:10]], params.stem)
+    spelled = {k: words_and_terms(texts.get(k, ""), params.stem) for _, k in scored_plain}
+    surface: dict[str, str] = {}  # term -> its word in the most central post that has it
+    for _, key in scored_plain[:10]:
+        for word, term in spelled[key]:
+            surface.setdefault(term, word)
     keywords = sorted(topic.centroid, key=lambda t: -topic.centroid[t])[:12]
     scored: list[tuple[float, Key, list[str]]] = []
     for score, key in scored_plain:
-        own = {t: w for w, t in reversed(words_and_terms(texts.get(key, ""), params.stem))}
+        own = {t: w for w, t in reversed(spelled[key])}
         scored.append((score, key, [own[t] for t in keywords if t in own][:4]))
     rows: list[Row] = []
     anchors = {key for _, key, _ in scored[:ANCHORS]}
