@@ -48,7 +48,7 @@ def export_documents(
     Fields: docs/process.md.
     """
     from tgparser import export as service
-    from tgparser.cli.export_cmd import open_output
+    from tgparser.export import open_output
     from tgparser.process.export import export_documents as write_documents
 
     storage = app.storage()
