@@ -147,7 +147,7 @@ def _report(app: App, summary: Any, priced: bool) -> None:
         line = f"would process {estimate.messages:,} messages"
         if summary.processor == "llm":
             line += (
-                f": {estimate.requests:,} to send to {summary.model} (the rest are noise or "
+                f": {estimate.to_send:,} to send to {summary.model} (the rest are noise or "
                 f"cached), about {estimate.tokens_in:,} tokens in and at most "
                 f"{estimate.tokens_out:,} out, "
                 + (
