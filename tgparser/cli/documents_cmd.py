@@ -45,12 +45,14 @@ def export_documents(
 
     REF names followed chats (with their comments); default: all. Each document is the
     message's current one: the llm processor's when it is up to date, else the builtin one.
-    Fields: docs/process.md.
+    Fields: the message's coordinates and link, then every document field, and topic_ids.
     """
     from tgparser import export as service
     from tgparser.export import open_output
     from tgparser.process.export import export_documents as write_documents
 
+    if app.wants_json():
+        fmt = "json"  # the global --json: one JSON array
     storage = app.storage()
     filters = service.build_filter(storage, sources=refs, since=since, until=until)
     with open_output(output) as out:
