@@ -70,8 +70,8 @@ def test_search_imports_no_other_command_and_nothing_heavy(tmp_path: Path) -> No
     assert heavy == "[]"
     # export_cmd holds search; it reuses the chat label and argument types of two small modules
     assert commands == str(
-        ["tgparser.cli.app", "tgparser.cli.export_cmd", "tgparser.cli.params", "tgparser.cli.refs",
-         "tgparser.cli.source_cmd"]
+        ["tgparser.cli.app", "tgparser.cli.export_cmd", "tgparser.cli.lazy", "tgparser.cli.params",
+         "tgparser.cli.refs", "tgparser.cli.source_cmd"]
     )  # fmt: skip
 
 

@@ -100,10 +100,13 @@ def build_filter(
     until: datetime | None = None,
     has_media: bool = False,
     min_views: int | None = None,
+    topic: str | None = None,
     authors: Sequence[str] = (),
 ) -> MessageFilter:
     """A storage filter from command-line values; REFs must name followed chats, and each
     AUTHOR (a sender id, or a signature or sender name, exactly) someone in the archive."""
+    if topic is not None and storage.get_topic(topic) is None:
+        raise TgparserError(f"{topic}: no such topic (see `tgparser topics list`)")
     from tgparser.sources import find_source
 
     chat_ids = tuple(dict.fromkeys(find_source(storage, ref)["chat_id"] for ref in sources))
@@ -126,6 +129,7 @@ def build_filter(
         until=until,
         has_media=has_media,
         min_views=min_views,
+        topic=topic,
         authors=tuple(wanted),
     )
 

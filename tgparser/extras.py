@@ -17,7 +17,9 @@ from typing import Any
 
 from tgparser.errors import TgparserError
 
-OPTIONAL_EXTRAS: dict[str, tuple[str, ...]] = {}
+OPTIONAL_EXTRAS: dict[str, tuple[str, ...]] = {
+    "topics": ("numpy", "scipy"),
+}
 
 # Written by `python -m tgparser.build_zipapp` into the package it bundles; absent otherwise.
 BUILD_INFO = "_zipapp.json"
@@ -53,7 +55,8 @@ def install_hint(extra: str) -> str:
     """How to get `extra`, for the way this tgparser was installed."""
     if zipapp_info() is not None:
         return f"build the file with it: python -m tgparser.build_zipapp --extra {extra}"
-    return f"pipx inject tgparser 'tgparser[{extra}]' (or: pip install 'tgparser[{extra}]')"
+    packages = " ".join(OPTIONAL_EXTRAS[extra])
+    return f"pipx inject tgparser {packages} (or: pip install 'tgparser[{extra}]')"
 
 
 def require(extra: str) -> None:

@@ -8,7 +8,6 @@ psycopg, Rich, sqlite-utils) are imported inside the code that needs them, so `t
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import sys
@@ -18,6 +17,7 @@ import click
 
 from tgparser import __version__
 from tgparser.cli.app import App
+from tgparser.cli.lazy import LazyGroup
 from tgparser.errors import TgparserError
 
 # Every top-level command: its name -> "module:attribute" in tgparser.cli. Registering a new
@@ -28,33 +28,20 @@ COMMANDS: dict[str, str] = {
     "logout": "telegram_cmd:logout",
     "source": "source_cmd:source",
     "ingest": "ingest_cmd:ingest",
+    "process": "process_cmd:process",
     "import": "import_cmd:import_group",
     "export": "export_cmd:export",
     "search": "export_cmd:search",
     "stats": "export_cmd:stats",
+    "topics": "topics_cmd:topics",
     "db": "db_cmd:db",
     "config": "config_cmd:config",
 }
 
 
-class TgparserGroup(click.Group):
+class TgparserGroup(LazyGroup):
     """Loads commands from `COMMANDS` on demand; turns errors into one line on stderr and an
     exit code (tracebacks only with -v)."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(dict.fromkeys([*COMMANDS, *super().list_commands(ctx)]))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.commands or cmd_name not in COMMANDS:
-            return super().get_command(ctx, cmd_name)
-        module_name, attribute = COMMANDS[cmd_name].split(":")
-        module = importlib.import_module(f"tgparser.cli.{module_name}")
-        command: click.Command = getattr(module, attribute)
-        if command.name != cmd_name:
-            raise RuntimeError(f"COMMANDS[{cmd_name!r}] names the command {command.name!r}")
-        self.add_command(command)
-        _whole_short_help(self)
-        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -77,7 +64,11 @@ def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> No
     ctx.exit(code)
 
 
-@click.group(cls=TgparserGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=TgparserGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "-V",
     "--version",
@@ -167,18 +158,6 @@ def _print_version(ctx: click.Context) -> None:
             )
     click.echo("\n".join(lines))
     ctx.exit(0)
-
-
-def _whole_short_help(group: click.Command) -> None:
-    """Command lists show each command's first sentence whole (wrapped), never cut to fit the
-    width with "..." as Click does by default."""
-    commands = group.commands.values() if isinstance(group, click.Group) else ()
-    for command in commands:
-        if command.short_help is None and command.help:
-            summary = " ".join(command.help.split("\n\n")[0].split())
-            command.short_help = summary.split(". ")[0].rstrip(".") + "."
-        if isinstance(command, click.Group):
-            _whole_short_help(command)
 
 
 def run() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any, TextIO
 import click
 
 from tgparser.cli.app import App, pass_app
+from tgparser.cli.lazy import LazyGroup
 from tgparser.cli.params import DATE, UNTIL
 from tgparser.cli.refs import QueryCommand
 from tgparser.cli.source_cmd import _label
@@ -18,7 +20,7 @@ KINDS = click.Choice(["post", "comment", "message", "service"])
 
 
 def filter_options(func: Any) -> Any:
-    """--source/--since/--until/--kind, shared by export and search."""
+    """--source/--since/--until/--kind/--topic, shared by export and search."""
     options = [
         click.option(
             "--source",
@@ -42,6 +44,7 @@ def filter_options(func: Any) -> Any:
             multiple=True,
             help="Only this kind of message; repeatable.",
         ),
+        click.option("--topic", metavar="ID", help="Only the messages of this topic."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -49,7 +52,10 @@ def filter_options(func: Any) -> Any:
 
 
 @click.group(
-    short_help="Write archived messages to files or stdout (NDJSON, CSV, JSON, text, HTML)."
+    cls=LazyGroup,
+    # `export documents` and `export kb` live in modules of their own, loaded when they run.
+    lazy_commands={"documents": "documents_cmd:export_documents"},
+    short_help="Write archived messages to files or stdout (NDJSON, CSV, JSON, text, HTML).",
 )
 def export() -> None:
     """Write archived messages to files or stdout: NDJSON, CSV or JSON for scripts and
@@ -116,6 +122,7 @@ def export_messages(
     since: datetime | None,
     until: datetime | None,
     kinds: tuple[str, ...],
+    topic: str | None,
     authors: tuple[str, ...],
     with_comments: bool,
     has_media: bool,
@@ -180,6 +187,7 @@ def export_messages(
         until=until,
         has_media=has_media,
         min_views=min_views,
+        topic=topic,
         authors=authors,
     )
     with service.open_output(output) as out:
@@ -208,6 +216,7 @@ def export_messages(
 )
 @click.option("--json", "json_flag", is_flag=True, help="The results as one JSON array.")
 @output_options(("ndjson", "csv", "json"), None)
+@click.option("--no-ads", is_flag=True, help="Leave out ads (as `tgparser process` flagged them).")
 @pass_app
 def search(
     app: App,
@@ -216,9 +225,11 @@ def search(
     since: datetime | None,
     until: datetime | None,
     kinds: tuple[str, ...],
+    topic: str | None,
     limit: int,
     json_flag: bool,
     fmt: str | None,
+    no_ads: bool,
     output: str,
 ) -> None:
     """Full-text search of the archive, best matches first.
@@ -248,8 +259,9 @@ def search(
     fmt = _choose_format(app, json_flag, fmt, None)
     storage = app.storage()
     filters = out_service.build_filter(
-        storage, sources=sources, kinds=kinds, since=since, until=until
+        storage, sources=sources, kinds=kinds, since=since, until=until, topic=topic
     )
+    filters = dataclasses.replace(filters, no_ads=no_ads)
     text = " ".join(query)
     hits = run_search(storage, text, filters, limit=limit)
     with out_service.open_output(output) as out:
@@ -313,6 +325,7 @@ def stats(app: App, json_flag: bool) -> None:
         "first",
         "last",
         "archived",
+        "documents",
         "last success",
         "last error",
     ):
@@ -332,7 +345,14 @@ def stats(app: App, json_flag: bool) -> None:
             (row["first_date"] or "—")[:10],
             (row["last_date"] or "—")[:10],
             share,
+            _documents_cell(row["documents"]),
             (row["last_success_at"] or "never")[:16].replace("T", " "),
             row["last_error"] or "",
         )
     app.stdout_console().print(table)
+
+
+def _documents_cell(counts: dict[str, int]) -> str:
+    """Processed documents, with what is pending, failed and flagged as ads when any."""
+    extra = [f"{counts[k]:,} {k}" for k in ("pending", "failed", "ads") if counts[k]]
+    return f"{counts['processed']:,}" + (f" ({', '.join(extra)})" if extra else "")

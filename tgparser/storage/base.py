@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 from tgparser.errors import MigrationError, NoArchiveError
 from tgparser.storage import migrations as mig
 from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
+from tgparser.storage.documents import DocumentsMixin, not_an_ad_sql
+from tgparser.storage.topics import TopicsMixin
 from tgparser.storage.urls import DatabaseURL
 
 Row = dict[str, Any]
@@ -97,6 +99,8 @@ class MessageFilter:
     until: datetime | None = None
     has_media: bool = False
     min_views: int | None = None
+    no_ads: bool = False  # leave out messages whose current document is an ad
+    topic: str | None = None  # only the messages of this topic's bundle (`topics`)
     authors: tuple[int | str, ...] = ()  # sender ids, or names (signature or sender name)
 
 
@@ -111,7 +115,7 @@ class SchemaState:
         return max((a.version for a in self.applied), default=0)
 
 
-class Storage(ABC):
+class Storage(DocumentsMixin, TopicsMixin, ABC):
     """Base of both adapters. Use as a context manager, or call `close()`."""
 
     dialect: str  # 'sqlite' | 'postgresql': also the folder name of its migration files
@@ -509,7 +513,7 @@ class Storage(ABC):
             (self._encode_row(table, r, columns) for r in rows),
         )
 
-    def _lock_chats(self, chat_ids: list[int]) -> None:  # noqa: B027 - a no-op by default
+    def _lock_chats(self, chat_ids: list[int]) -> None:
         """Serialise writers of the same chats until the transaction ends, so two processes
         never both decide a message is new. (SQLite's write lock already does this.)"""
 
@@ -622,6 +626,14 @@ class Storage(ABC):
         if f.min_views is not None:
             clauses.append(f"{a}.views >= {p}")
             params.append(f.min_views)
+        if f.topic is not None:
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM topic_members tm WHERE tm.topic_id = {p} "
+                f"AND tm.chat_id = {a}.chat_id AND tm.message_id = {a}.message_id)"
+            )
+            params.append(f.topic)
+        if f.no_ads:
+            clauses.append(not_an_ad_sql(a))
         if f.authors:
             ids = [x for x in f.authors if isinstance(x, int)]
             names = [x for x in f.authors if isinstance(x, str)]
@@ -819,7 +831,7 @@ class Storage(ABC):
     def delete_all(self, table: str) -> int:
         return self._execute(f"DELETE FROM {table}")
 
-    def after_bulk_load(self) -> None:  # noqa: B027 - nothing to do by default
+    def after_bulk_load(self) -> None:
         """Bring counters in step with loaded rows (PostgreSQL's identity sequences)."""
 
     # -- ingest runs ---------------------------------------------------------------------------
