@@ -6,9 +6,12 @@
     -word, -"phrase"  without it
     prefix*           words starting with it
 
-Matching is case-insensitive and language-neutral (no stemming), so Russian, Ukrainian and
-English texts are searched alike. The query is parsed into a small tree and written out fully
-parenthesised, so neither engine's own operator precedence matters.
+Matching is case-insensitive and language-neutral (no stemming), so Russian, Ukrainian,
+Persian and English texts are searched alike. Query words are cut and folded exactly as the
+index holds texts (`tgparser.search_tokens`): `example.com` is the phrase "example com",
+`مشكل` is `مشکل`, `ёлка` is `елка`, `Café` is `cafe`. The query is parsed into a small
+tree and written out fully parenthesised, so neither engine's own operator precedence
+matters.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import re
 from dataclasses import dataclass
 
 from tgparser.errors import TgparserError
+from tgparser.search_tokens import word_spans as index_words_spans
+from tgparser.search_tokens import words as index_words
 
 _TOKEN = re.compile(r'\s*(?:(-?)"([^"]*)"?|(\S+))')
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class BadQuery(TgparserError):
@@ -48,10 +52,10 @@ def parse(query: str) -> list[Group]:
             negated = bare.startswith("-") and len(bare) > 1
             bare = bare[1:] if negated else bare
             prefix = bare.endswith("*")
-            words = tuple(w.lower() for w in _WORD.findall(bare))
+            words = tuple(index_words(bare))
         else:
             prefix = False
-            words = tuple(w.lower() for w in _WORD.findall(phrase))
+            words = tuple(index_words(phrase))
         if words:
             groups[-1].append(Term(words, prefix, negated))
     groups = [g for g in groups if g]
@@ -93,3 +97,42 @@ def to_tsquery(groups: list[Group]) -> str:
         return f"!{text}" if t.negated else text
 
     return " | ".join("(" + " & ".join(term(t) for t in group) + ")" for group in groups)
+
+
+def snippet(text: str, groups: list[Group], size: int = 24) -> str:
+    """About `size` words of `text` around the first match, matches between ** marks, … where
+    cut: the shape of SQLite's snippet(), cut and matched with the index's own rules (so a word
+    inside a URL, or `مشكل` for the query `مشکل`, is marked on PostgreSQL too)."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for group in groups:
+        for t in group:
+            if t.negated:
+                continue
+            exact.update(t.words[:-1] if t.prefix else t.words)
+            if t.prefix:
+                prefixes.append(t.words[-1])
+    spans = [(m.start(), m.end()) for m in index_words_spans(text)]
+    hits = [
+        i
+        for i, (a, b) in enumerate(spans)
+        if (w := "".join(index_words(text[a:b]))) in exact
+        or w.startswith(tuple(prefixes) or ("\0",))
+    ]
+    if not spans:
+        return text
+    first = max(0, min(hits[0] - size // 4, len(spans) - size)) if hits else 0
+    last = min(len(spans), first + size)
+    start = spans[first][0] if first else 0
+    end = spans[last - 1][1] if last < len(spans) else len(text)
+    marked = set(hits)
+    out = ["…" if first else ""]
+    cursor = start
+    for i in range(first, last):
+        a, b = spans[i]
+        if i in marked:
+            out.append(f"{text[cursor:a]}**{text[a:b]}**")
+            cursor = b
+    out.append(text[cursor:end])
+    out.append("…" if last < len(spans) else "")
+    return "".join(out)

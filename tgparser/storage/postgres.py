@@ -203,23 +203,22 @@ class PostgresStorage(Storage):
     def _search_rows(
         self, groups: list[Any], columns: str, where: str, params: list[Any], limit: int
     ) -> list[tuple[Any, ...]]:
-        from tgparser.search_query import to_tsquery
+        from tgparser.search_query import snippet, to_tsquery
 
-        # The snippet is built for the returned rows only (ts_headline re-parses the text).
+        # The text is indexed as search_text(text) (migration 0004): the words SQLite's
+        # unicode61 sees, with the same letters folded. The snippet is cut in Python by the same
+        # rules (ts_headline would re-parse the text its own way, and miss `python` in a URL).
         sql = (
-            f"SELECT {columns}, s.username, r.score, ts_headline('simple', m.text, q, "
-            "'StartSel=**, StopSel=**, MaxWords=24, MinWords=12, MaxFragments=1, "
-            'FragmentDelimiter=" … "\') FROM ('
+            f"SELECT {columns}, s.username, r.score, m.text FROM ("
             "SELECT m.chat_id, m.message_id, ts_rank_cd(m.search, q) AS score "
             "FROM messages m, to_tsquery('simple', %s) q "
             f"WHERE m.search @@ q{where} ORDER BY score DESC, m.date DESC LIMIT %s) r "
             "JOIN messages m ON m.chat_id = r.chat_id AND m.message_id = r.message_id "
-            "CROSS JOIN to_tsquery('simple', %s) q "
             "LEFT JOIN sources s ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id) "
             "ORDER BY r.score DESC, m.date DESC"
         )
-        query = to_tsquery(groups)
-        return self._query(sql, [query, *params, limit, query])
+        rows = self._query(sql, [to_tsquery(groups), *params, limit])
+        return [(*row[:-1], snippet(row[-1] or "", groups)) for row in rows]
 
     def _timestamp_text(self, expression: str) -> str:
         return f"""to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
