@@ -1,7 +1,7 @@
 """Benchmark: `tgparser db copy` SQLite -> PostgreSQL, side by side with its floors.
 
     .venv/bin/python -m tests.bench.bench_copy [--messages 100000] [--archive FILE]
-        [--search-scale 10] [--skip-variants]
+        [--baseline main] [--search-scale 10] [--skip-variants]
 
 Builds a generated SQLite archive of N messages with ~6.5 KB rows (tests/bench/archive.py;
 `--archive` reuses one made before, `--keep` keeps the one made now), starts a throwaway
@@ -11,22 +11,30 @@ into fresh databases, each as its own process (wall time, rows/s, peak RSS):
    index (the floor of the data itself);
 2. the same loop into the schema as migrated (search column and every index kept up to date
    row by row: what a naive load costs);
-3. `tgparser db copy`, then `tgparser db copy --verify` into another fresh database, then
+3. with `--baseline REF`: `db copy` and `db copy --verify` of that git revision's tgparser
+   (`git archive REF`, run from a temporary folder): "today's" figure in the same run;
+4. `tgparser db copy`, then `tgparser db copy --verify` into another fresh database, then
    `tgparser db verify --against` (reads both sides again);
-4. unless `--skip-variants`: `db copy` into the schema with the stored `search` column
+5. unless `--skip-variants`: `db copy` into the schema with the stored `search` column
    replaced by an expression GIN index (`to_tsvector('simple', search_text(text))`), and
    with lz4 TOAST compression turned off, to weigh both choices.
-Then disk per message (`pg_total_relation_size`) and ranked search latency (20 two-word
-queries x 3 rounds, top 20 by ts_rank_cd) on the stored-column and expression-index
-databases, after growing each to N x `--search-scale` messages server-side (texts repeated
-under new ids, raw JSON left out) so the 1M figure needs no 1M-row archive file.
+Each line shows wall time and CPU seconds, the client's and the PostgreSQL server's (its
+processes', reaped backends included): on a shared machine the wall time follows the
+neighbours' load, the CPU seconds much less. Then disk per message
+(`pg_total_relation_size`) and ranked search latency (20 two-word queries x 3 rounds, top
+20 by ts_rank_cd) on the stored-column and expression-index databases, after growing each
+to N x `--search-scale` messages server-side (texts repeated under new ids, raw JSON left
+out) so the 1M figure needs no 1M-row archive file.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -76,11 +84,47 @@ STORED_VECTOR = "m.search"
 EXPRESSION_VECTOR = "to_tsvector('simple', search_text(m.text))"
 
 
-def line(label: str, wall: float, rows: int, rss: float, note: str = "") -> None:
+class CPU:
+    """CPU seconds used by the benchmark's children (the client) and by the cluster."""
+
+    def __init__(self, cluster: pgcluster.Cluster) -> None:
+        self.postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+
+    def server(self) -> float:
+        # The postmaster's own time plus its reaped children's (the backends that finished),
+        # plus the live children's (checkpointer, WAL writer, running backends).
+        total = 0.0
+        for pid in [self.postmaster, *self._children()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks = sum(int(f) for f in fields[11:13])  # utime, stime
+            if pid == self.postmaster:
+                ticks += sum(int(f) for f in fields[13:15])  # cutime, cstime
+            total += ticks / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def _children(self) -> list[int]:
+        path = Path(f"/proc/{self.postmaster}/task/{self.postmaster}/children")
+        return [int(p) for p in path.read_text().split()]
+
+    @staticmethod
+    def client() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+
+def measured(cpu: CPU, command: list[str], label: str, rows: int, note: str = "") -> float:
+    client, server = cpu.client(), cpu.server()
+    wall, rss = run_measured(command)
+    client, server = cpu.client() - client, cpu.server() - server
     print(
-        f"{label:<44} {wall:6.1f} s  {rows / wall:>7,.0f} rows/s  peak RSS {rss:4.0f} MB  {note}",
+        f"{label:<42} {wall:6.1f} s {rows / wall:>7,.0f} rows/s  CPU client {client:5.1f} s "
+        f"server {server:5.1f} s  RSS {rss:4.0f} MB  {note}",
         flush=True,
     )
+    return wall
 
 
 def main() -> int:
@@ -88,6 +132,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--archive", type=Path, help="reuse this generated SQLite archive")
     parser.add_argument("--keep", type=Path, help="keep the generated archive here")
+    parser.add_argument("--baseline", help="also time this git revision's db copy (e.g. main)")
     parser.add_argument("--search-scale", type=int, default=10)
     parser.add_argument("--skip-variants", action="store_true")
     args = parser.parse_args()
@@ -120,31 +165,63 @@ def main() -> int:
                         storage._execute(sql)
             return cluster.url(name)
 
+        cpu = CPU(cluster)
         bare = [sys.executable, "-c", BARE_COPY, str(sqlite_path)]
-        wall, rss = run_measured([*bare, fresh_db("bench_plain", PLAIN)])
-        line("floor: bare COPY, plain table (messages)", wall, count, rss)
-        wall, rss = run_measured([*bare, fresh_db("bench_bare", "SELECT 1")])
-        line("bare COPY into the migrated schema", wall, count, rss, "(messages only)")
-        anchor = wall
-
+        measured(
+            cpu, [*bare, fresh_db("bench_plain", PLAIN)], "floor: bare COPY, plain table", count
+        )
+        anchor = measured(
+            cpu, [*bare, fresh_db("bench_bare", "SELECT 1")], "bare COPY, migrated schema", count
+        )
+        if args.baseline:
+            old = baseline(args.baseline, sqlite_path, workdir)
+            base = measured(
+                cpu,
+                [*old, "db", "copy", "--to", fresh_db("b_base")],
+                f"{args.baseline}: db copy",
+                total,
+            )
+            measured(
+                cpu,
+                [*old, "db", "copy", "--verify", "--to", fresh_db("b_base_v")],
+                f"{args.baseline}: db copy --verify",
+                total,
+            )
         tgparser = [sys.executable, "-m", "tgparser", "--db", str(sqlite_path), "-q"]
         stored = fresh_db("bench_stored")
-        wall, rss = run_measured([*tgparser, "db", "copy", "--to", stored])
-        line("tgparser db copy", wall, total, rss, f"({wall / anchor:.2f}x the bare COPY)")
-        copy_wall = wall
-        wall, rss = run_measured([*tgparser, "db", "copy", "--verify", "--to", fresh_db("b_v")])
-        line("tgparser db copy --verify", wall, total, rss, f"(+{wall / copy_wall - 1:.0%})")
-        wall, rss = run_measured([*tgparser, "db", "verify", "--against", stored])
-        line("tgparser db verify --against (no copy)", wall, total, rss)
+        wall = measured(cpu, [*tgparser, "db", "copy", "--to", stored], "tgparser db copy", total)
+        note = f"({wall / anchor:.2f}x the bare COPY" + (
+            f", {wall / base:.2f}x {args.baseline})" if args.baseline else ")"
+        )
+        print(f"{'':<42} {note}")
+        wall_v = measured(
+            cpu,
+            [*tgparser, "db", "copy", "--verify", "--to", fresh_db("b_v")],
+            "tgparser db copy --verify",
+            total,
+        )
+        print(f"{'':<42} (--verify adds {wall_v / wall - 1:+.0%})")
+        measured(
+            cpu,
+            [*tgparser, "db", "verify", "--against", stored],
+            "tgparser db verify --against",
+            total,
+        )
 
         databases = {"stored search column": (stored, STORED_VECTOR)}
         if not args.skip_variants:
             expression = fresh_db("bench_expr", EXPRESSION)
-            wall, rss = run_measured([*tgparser, "db", "copy", "--to", expression])
-            line("db copy, expression GIN index instead", wall, total, rss)
+            measured(
+                cpu,
+                [*tgparser, "db", "copy", "--to", expression],
+                "db copy, expression index",
+                total,
+            )
             databases["expression index"] = (expression, EXPRESSION_VECTOR)
-            wall, rss = run_measured([*tgparser, "db", "copy", "--to", fresh_db("b_pglz", PGLZ)])
-            line("db copy, pglz instead of lz4", wall, total, rss)
+            pglz = fresh_db("b_pglz", PGLZ)
+            measured(
+                cpu, [*tgparser, "db", "copy", "--to", pglz], "db copy, pglz instead of lz4", total
+            )
 
         for label, (url, _) in databases.items():
             with open_storage(url) as storage:
@@ -171,6 +248,29 @@ def main() -> int:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def baseline(ref: str, archive: Path, workdir: Path) -> list[str]:
+    """The `tgparser` command of git revision `ref`, reading a copy of the archive that claims
+    only the schema versions that revision knows (the rows are the same)."""
+    source = workdir / "baseline"
+    source.mkdir()
+    tar = subprocess.run(["git", "archive", ref, "tgparser"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(source)], input=tar.stdout, check=True)
+    known = max(int(p.name[:4]) for p in (source / "tgparser/storage/sql/sqlite").glob("0*.sql"))
+    copy = workdir / "baseline.db"
+    shutil.copyfile(archive, copy)
+    with open_storage(str(copy)) as storage:
+        storage._execute(f"DELETE FROM schema_migrations WHERE version > {known}")
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.insert(0, {str(source)!r}); "
+        "from tgparser.cli import main; sys.exit(main())",
+        "--db",
+        str(copy),
+        "-q",
+    ]
 
 
 def cluster_version(cluster: pgcluster.Cluster) -> str:
