@@ -150,6 +150,7 @@ def test_remove_keeps_the_archive_unless_purged(tg: Harness) -> None:
 
 
 def test_empty_list(tg: Harness) -> None:
+    tg.run("db", "migrate")  # `source list` reads: it refuses a missing archive
     result = tg.run("source", "list")
     assert "no sources yet" in result.stderr
     assert json.loads(tg.run("source", "list", "--json").stdout) == []

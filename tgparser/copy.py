@@ -45,17 +45,21 @@ class NoProgress:
 class TablePlan:
     table: str
     source_rows: int
-    target_rows: int
+    target_rows: int  # what the target holds: before a copy (a plan), after it (a result)
     action: str  # copy | append | replace | refuse
+    copied_rows: int | None = None  # rows this copy wrote (None: not copied yet)
     check: TableCheck | None = None  # with `copy_archive(verify=True)`
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "table": self.table,
             "source_rows": self.source_rows,
             "target_rows": self.target_rows,
             "action": self.action,
         }
+        if self.copied_rows is not None:
+            data["copied_rows"] = self.copied_rows
+        return data
 
 
 @dataclass
@@ -170,9 +174,11 @@ def copy_archive(
             sums = {}
             for plan in plans:
                 progress.table_started(plan.table, plan.source_rows)
-                plan.target_rows, sums[plan.table] = _copy_table(
+                plan.copied_rows, sums[plan.table] = _copy_table(
                     source, target, plan, convert, batch_size, progress, whole, verify
                 )
+                # --replace emptied the table first; --append kept what was there.
+                plan.target_rows = plan.copied_rows + (0 if replace else plan.target_rows)
         target.after_bulk_load()
     if verify:
         for plan in plans:

@@ -34,7 +34,7 @@ def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool
     """
     from tgparser.desktop import import_desktop as run_import
 
-    storage = app.storage()
+    storage = app.storage(write=True)
     from tgparser.cli.progress import RichByteProgress, progress_display
 
     with progress_display(app, RichByteProgress) as progress:

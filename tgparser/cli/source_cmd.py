@@ -37,7 +37,9 @@ def source_add(
     """
     from tgparser.sources import add_sources
 
-    outcomes = add_sources(app.storage(), app.settings, refs, comments=comments, since=since)
+    outcomes = add_sources(
+        app.storage(write=True), app.settings, refs, comments=comments, since=since
+    )
     failed = [o for o in outcomes if o.error]
     if app.wants_json():
         app.print_json(
