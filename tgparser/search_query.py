@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from tgparser.errors import TgparserError
+from tgparser.search_tokens import fold
 from tgparser.search_tokens import word_spans as index_words_spans
 from tgparser.search_tokens import words as index_words
 
@@ -112,27 +113,33 @@ def snippet(text: str, groups: list[Group], size: int = 24) -> str:
             exact.update(t.words[:-1] if t.prefix else t.words)
             if t.prefix:
                 prefixes.append(t.words[-1])
-    spans = [(m.start(), m.end()) for m in index_words_spans(text)]
-    hits = [
-        i
-        for i, (a, b) in enumerate(spans)
-        if (w := "".join(index_words(text[a:b]))) in exact
-        or w.startswith(tuple(prefixes) or ("\0",))
-    ]
+    starts = tuple(prefixes)
+    spans: list[tuple[int, int]] = []
+    marked: set[int] = set()
+    first = None
+    cut = False  # stopped reading before the end of the text
+    for match in index_words_spans(text):
+        if first is not None and len(spans) >= first + size:
+            cut = True
+            break
+        a, b = match.span()
+        word = fold(text[a:b])
+        if word in exact or (starts and word.startswith(starts)):
+            marked.add(len(spans))
+            first = len(spans) if first is None else first
+        spans.append((a, b))
     if not spans:
         return text
-    first = max(0, min(hits[0] - size // 4, len(spans) - size)) if hits else 0
-    last = min(len(spans), first + size)
-    start = spans[first][0] if first else 0
-    end = spans[last - 1][1] if last < len(spans) else len(text)
-    marked = set(hits)
-    out = ["…" if first else ""]
-    cursor = start
-    for i in range(first, last):
+    begin = max(0, min((first or 0) - size // 4, len(spans) - size))
+    last = min(len(spans), begin + size)
+    cut = cut or last < len(spans)
+    out = ["…" if begin else ""]
+    cursor = spans[begin][0] if begin else 0
+    for i in range(begin, last):
         a, b = spans[i]
         if i in marked:
             out.append(f"{text[cursor:a]}**{text[a:b]}**")
             cursor = b
-    out.append(text[cursor:end])
-    out.append("…" if last < len(spans) else "")
+    out.append(text[cursor : spans[last - 1][1]] if cut else text[cursor:])
+    out.append("…" if cut else "")
     return "".join(out)

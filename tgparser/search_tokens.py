@@ -22,6 +22,7 @@ covers Latin and Greek, the scripts where unicode61 removes diacritics.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 # Letters written interchangeably (see above): folded on both backends.
 EXPLICIT_FROM = "يكىёЁ"
@@ -120,7 +121,22 @@ SEPARATORS = (
 )
 
 _FOLD = str.maketrans(FOLD_FROM, FOLD_TO, DROP)
-_SEPARATOR_RUN = re.compile(f"[{SEPARATORS}]+")
+
+
+def _word_run() -> re.Pattern[str]:
+    # A class with code points above U+FFFF is checked range by range for every character it
+    # does not hold (the letters, here): keep the Basic Multilingual Plane's separators in a
+    # class of their own (a bitmap) and test the rarer supplementary characters apart.
+    items = re.findall(
+        r"\\u[0-9a-f]{4}(?:-\\u[0-9a-f]{4})?|\\U[0-9a-f]{8}(?:-\\U[0-9a-f]{8})?", SEPARATORS
+    )
+    assert "".join(items) == SEPARATORS
+    bmp = "".join(i for i in items if i.startswith("\\u"))
+    supplementary = "".join(i for i in items if i.startswith("\\U"))
+    return re.compile(f"(?:[^{bmp}\\U00010000-\\U0010ffff]|[^\\u0000-\\uffff{supplementary}])+")
+
+
+_WORD_RUN = _word_run()
 
 
 def fold(text: str) -> str:
@@ -130,12 +146,9 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The words of `text` as the search index holds them, in order."""
-    return [w for w in _SEPARATOR_RUN.split(fold(text)) if w]
+    return _WORD_RUN.findall(fold(text))
 
 
-_WORD_RUN = re.compile(f"[^{SEPARATORS}]+")
-
-
-def word_spans(text: str) -> list[re.Match[str]]:
+def word_spans(text: str) -> Iterator[re.Match[str]]:
     """The words of `text` where they stand in it (unfolded), for marking matches."""
-    return list(_WORD_RUN.finditer(text))
+    return _WORD_RUN.finditer(text)
