@@ -111,6 +111,18 @@ def _register() -> None:
         config_cmd.config,
     ):
         main.add_command(command)
+    _whole_short_help(main)
+
+
+def _whole_short_help(group: click.Group) -> None:
+    """Command lists show each command's first sentence whole (wrapped), never cut to fit the
+    width with "..." as Click does by default."""
+    for command in group.commands.values():
+        if command.short_help is None and command.help:
+            summary = " ".join(command.help.split("\n\n")[0].split())
+            command.short_help = summary.split(". ")[0].rstrip(".") + "."
+        if isinstance(command, click.Group):
+            _whole_short_help(command)
 
 
 _register()
