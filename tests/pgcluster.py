@@ -44,6 +44,7 @@ class Cluster:
     bindir: Path
     root: Path
     user: str | None  # OS user the server runs as (None: the current one)
+    durable: bool = False  # benchmarks: PostgreSQL's default fsync/commit settings
 
     @property
     def datadir(self) -> Path:
@@ -84,9 +85,10 @@ class Cluster:
         hba.write_text(f"local all {PASSWORD_USER} scram-sha-256\nlocal all all trust\n")
         options = (
             f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' "
-            "-c port=5432 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=50"
+            "-c port=5432 -c max_connections=50"
         )
+        if not self.durable:  # tests: nothing needs to survive a crash
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -116,7 +118,7 @@ class Cluster:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
+def start_cluster(*, durable: bool = False) -> Cluster:
     bindir = find_bindir()
     if bindir is None:
         raise FileNotFoundError("no PostgreSQL server binaries (initdb, pg_ctl) found")
@@ -129,7 +131,7 @@ def start_cluster() -> Cluster:
         except KeyError:
             raise FileNotFoundError("running as root but there is no `postgres` user") from None
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    cluster = Cluster(bindir=bindir, root=root, user=user)
+    cluster = Cluster(bindir=bindir, root=root, user=user, durable=durable)
     try:
         cluster.start()
     except BaseException:

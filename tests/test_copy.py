@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 from tests.conftest import PGServer
 from tests.factories import CHANNEL_ID, make_message, make_source
 from tgparser.cli import main
+from tgparser.storage import Storage, open_storage
 from tgparser.storage import migrations as mig
-from tgparser.storage import open_storage
 from tgparser.storage.columns import COPIED_TABLES
 
 GROUP = -1009876543210
@@ -268,7 +268,6 @@ def test_interrupted_copy_then_append_completes(
     fill_archive(source)
     with open_storage(source) as store:
         store.upsert_messages(make_message(i) for i in range(10, 60))
-    from tgparser.storage.base import Storage
     from tgparser.storage.postgres import PostgresStorage
     from tgparser.storage.sqlite import SQLiteStorage
 
@@ -288,12 +287,51 @@ def test_interrupted_copy_then_append_completes(
     interrupted = copy(source, target, "--batch-size", "10")
     assert interrupted.exit_code == 1  # never reported as a success
     assert "connection to the target dropped" in interrupted.stderr
+    with open_storage(target) as store:
+        # A copy into an empty target is one transaction: nothing of it stays behind, and
+        # the indexes it set aside for the load are all there again.
+        assert store.table_counts()["messages"] == 0
+        assert store.table_counts()["sources"] == 0
+        assert index_names(store) == FULL_INDEXES[store.dialect]
+    # An --append commits batch by batch: interrupted, it keeps what it wrote, and running
+    # it again completes it.
+    loads = 0
+    assert copy(source, target, "--tables", "sources").exit_code == 0
+    interrupted = copy(source, target, "--append", "--batch-size", "10")
+    assert interrupted.exit_code == 1
     monkeypatch.undo()
     with open_storage(target) as store:
         assert 0 < store.count_messages() < 54  # two batches made it
     done = copy(source, target, "--append", "--verify", "--json", "--batch-size", "10")
     assert done.exit_code == 0
     assert all(checksums(done).values())
+
+
+def index_names(store: Storage) -> set[str]:
+    if store.dialect == "sqlite":
+        rows = store._query("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")
+    else:
+        rows = store._query("SELECT indexname FROM pg_indexes WHERE schemaname = 'tgparser'")
+    return {r[0] for r in rows}
+
+
+FULL_INDEXES: dict[str, set[str]] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _full_indexes(tmp_path_factory: pytest.TempPathFactory, pg_server: PGServer) -> None:
+    """The indexes (and, on SQLite, triggers) a freshly migrated archive has."""
+    with open_storage(f"sqlite:///{tmp_path_factory.mktemp('idx') / 'a.db'}") as store:
+        store.migrate()
+        FULL_INDEXES["sqlite"] = index_names(store)
+    name = pg_server.create_database()
+    try:
+        with open_storage(pg_server.url_for(name)) as store:
+            store.migrate()
+            FULL_INDEXES["postgresql"] = index_names(store)
+    finally:
+        pg_server.drop_database(name)
+    assert "messages_search" in FULL_INDEXES["postgresql"]
 
 
 def test_dry_run_writes_nothing(sqlite_url: str, second_pg_url: str) -> None:
@@ -360,3 +398,33 @@ def test_dry_run_and_verify_create_no_file(sqlite_url: str, tmp_path: Path) -> N
     assert f"no archive at {missing} to compare with" in verify.stderr
     assert "db migrate" not in verify.stderr
     assert not missing.exists()
+
+
+AWKWARD_JSON = {
+    "bb": 1,
+    "a": [1.5, 1e-07, 2.5e20, -3, 2**63 - 1, True, None, [], {}],
+    "ключ": '\u0001\t\n"\\ é 😀',
+    "ab": {"zz": {"y": 0.1}, "z": "", "longer key": [{"k": 1, "kk": 2, "j": 3}]},
+}
+
+
+def test_checksums_agree_on_awkward_json_both_ways(pair: tuple[str, str]) -> None:
+    # The target's checksum is PostgreSQL's own (jsonb printed, md5) or Python's (SQLite):
+    # both must write the same canonical text for keys of every length, floats with
+    # exponents, control characters and non-ASCII text.
+    source, target = pair
+    with open_storage(source) as store:
+        store.migrate()
+        store.upsert_source(make_source())
+        store.upsert_messages([make_message(1, raw=AWKWARD_JSON, entities=[AWKWARD_JSON])])
+    result = copy(source, target, "--verify", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert checksums(result) and all(checksums(result).values())
+    # and one changed value shows
+    with open_storage(target) as store:
+        store.upsert_messages(
+            [make_message(1, raw={**AWKWARD_JSON, "bb": 2}, entities=[AWKWARD_JSON])]
+        )
+    verify = run("--db", source, "db", "verify", "--against", target, "--json")
+    assert verify.exit_code == 1
+    assert {t["table"]: t["ok"] for t in json.loads(verify.stdout)["tables"]}["messages"] is False

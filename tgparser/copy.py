@@ -9,18 +9,15 @@ or an extra row shows.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, Protocol
 
 from tgparser.errors import TgparserError
 from tgparser.storage import Storage
-from tgparser.storage.base import Row
-from tgparser.storage.columns import COPIED_TABLES, TABLE_COLUMNS
+from tgparser.storage.checksum import MODULUS, checksum_text
+from tgparser.storage.columns import COPIED_TABLES
 
 # Foreign-key order, from the one table registry.
 COPY_TABLES = COPIED_TABLES
@@ -51,6 +48,7 @@ class TablePlan:
     target_rows: int  # what the target holds: before a copy (a plan), after it (a result)
     action: str  # copy | append | replace | refuse
     copied_rows: int | None = None  # rows this copy wrote (None: not copied yet)
+    check: TableCheck | None = None  # with `copy_archive(verify=True)`
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -146,8 +144,11 @@ def copy_archive(
     replace: bool = False,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> list[TablePlan]:
-    """Copy the tables; returns the plan it followed, with the rows each table received."""
+    """Copy the tables; returns the plan it followed, with the rows each table received and,
+    with `verify`, each table's check (the source hashed as its rows stream through the copy,
+    the target summed by one checksum query where the database can)."""
     if append and replace:
         raise CopyError("--append and --replace exclude each other")
     progress = progress or NoProgress()
@@ -160,20 +161,36 @@ def copy_archive(
             "is missing, or --replace to overwrite"
         )
     convert = row_converter(source, target)
-    # --replace empties and loads in one transaction; otherwise each batch commits, and a
-    # copy interrupted midway is completed by running it again with --append.
-    with target.transaction() if replace else _nothing():
+    # Into empty tables (and with --replace) the whole copy is one transaction: an interrupted
+    # copy leaves nothing behind, and the target may build its indexes once, after the load,
+    # instead of row by row. --append commits each batch: an interrupted append is completed
+    # by running it again.
+    whole = replace or all(p.action == "copy" for p in plans)
+    with target.transaction() if whole else _nothing():
         if replace:
             for plan in reversed(plans):  # children before parents
                 target.delete_all(plan.table)
-        for plan in plans:
-            progress.table_started(plan.table, plan.source_rows)
-            plan.copied_rows = _copy_table(
-                source, target, plan, convert, batch_size, progress, replace
-            )
-            # --replace emptied the table first; --append kept what was there.
-            plan.target_rows = plan.copied_rows + (0 if replace else plan.target_rows)
+        with target.bulk_load([p.table for p in plans]) if whole else _nothing():
+            sums = {}
+            for plan in plans:
+                progress.table_started(plan.table, plan.source_rows)
+                plan.copied_rows, sums[plan.table] = _copy_table(
+                    source, target, plan, convert, batch_size, progress, whole, verify
+                )
+                # --replace emptied the table first; --append kept what was there.
+                plan.target_rows = plan.copied_rows + (0 if replace else plan.target_rows)
         target.after_bulk_load()
+    if verify:
+        for plan in plans:
+            progress.table_started(f"verify {plan.table}", 0)
+            count, total = target.table_checksum(plan.table)
+            plan.check = TableCheck(
+                plan.table,
+                sums[plan.table][0],
+                count,
+                checksum_text(sums[plan.table][1]),
+                checksum_text(total),
+            )
     return plans
 
 
@@ -184,16 +201,22 @@ def _copy_table(
     convert: Callable[[str, Sequence[Any]], Sequence[Any]],
     batch_size: int,
     progress: Progress,
-    replace: bool,
-) -> int:
-    copied = 0
+    whole: bool,
+    verify: bool,
+) -> tuple[int, tuple[int, int]]:
+    """Rows copied, and (rows read, sum of their digests) when verifying."""
+    copied = read = total = 0
     batch: list[Sequence[Any]] = []
 
     def flush() -> int:
-        with _nothing() if replace else target.transaction():
+        with _nothing() if whole else target.transaction():
             return target.load_rows(plan.table, batch, skip_existing=plan.action == "append")
 
-    for values in source.iter_table(plan.table, batch_size):
+    for values in source.iter_table(plan.table, batch_size, digests=verify):
+        if verify:
+            total += values[-1]
+            values = values[:-1]
+        read += 1
         batch.append(convert(plan.table, values))
         if len(batch) >= batch_size:
             copied += flush()
@@ -202,7 +225,7 @@ def _copy_table(
     if batch:
         copied += flush()
         progress.advanced(len(batch))
-    return copied
+    return copied, (read, total % MODULUS)
 
 
 @contextmanager
@@ -227,40 +250,11 @@ def row_converter(
 # -- verify ----------------------------------------------------------------------------------
 
 
-def table_checksum(
-    storage: Storage, table: str, batch_size: int = DEFAULT_BATCH
-) -> tuple[int, str]:
-    """(row count, checksum) of a table over normalised values: the same rows give the same
-    checksum on SQLite and PostgreSQL, whatever their order."""
-    kinds = TABLE_COLUMNS[table]
-    total = 0
-    count = 0
-    for values in storage.iter_table(table, batch_size):
-        row = storage.decode_native(table, values)
-        digest = hashlib.blake2b(_canonical(row, kinds).encode(), digest_size=16).digest()
-        total = (total + int.from_bytes(digest, "big")) % (1 << 128)  # a sum: order-free
-        count += 1
-    return count, f"{total:032x}"
-
-
-_canonical_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _canonical(row: Row, kinds: dict[str, str]) -> str:
-    parts = []
-    for column, kind in kinds.items():
-        value = row[column]
-        if value is None:
-            parts.append("\x00")
-        elif kind == "timestamp":
-            parts.append(value.astimezone(UTC).isoformat(timespec="microseconds"))
-        elif kind == "json":
-            parts.append(_canonical_json(value))
-        elif kind == "bool":
-            parts.append("true" if value else "false")
-        else:
-            parts.append(str(value))
-    return "\x1f".join(parts)
+def table_checksum(storage: Storage, table: str) -> tuple[int, str]:
+    """(row count, checksum) of a table (see `tgparser.storage.checksum`): the same rows give
+    the same checksum on SQLite and PostgreSQL, whatever their order."""
+    count, total = storage.table_checksum(table)
+    return count, checksum_text(total)
 
 
 def verify(

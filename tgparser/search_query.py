@@ -6,9 +6,12 @@
     -word, -"phrase"  without it (`NOT word` too)
     prefix*           words starting with it
 
-Matching is case-insensitive and language-neutral (no stemming), so Russian, Ukrainian and
-English texts are searched alike. The query is parsed into a small tree and written out fully
-parenthesised, so neither engine's own operator precedence matters.
+Matching is case-insensitive and language-neutral (no stemming), so Russian, Ukrainian,
+Persian and English texts are searched alike. Query words are cut and folded exactly as the
+index holds texts (`tgparser.search_tokens`): `example.com` is the phrase "example com",
+`مشكل` is `مشکل`, `ёлка` is `елка`, `Café` is `cafe`. The query is parsed into a small
+tree and written out fully parenthesised, so neither engine's own operator precedence
+matters.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import re
 from dataclasses import dataclass
 
 from tgparser.errors import TgparserError
+from tgparser.search_tokens import fold
+from tgparser.search_tokens import word_spans as index_words_spans
+from tgparser.search_tokens import words as index_words
 
 _TOKEN = re.compile(r'\s*(?:(-?)"([^"]*)"?|(\S+))')
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class BadQuery(TgparserError):
@@ -53,10 +58,10 @@ def parse(query: str) -> list[Group]:
             negated = negated or (bare.startswith("-") and len(bare) > 1)
             bare = bare[1:] if bare.startswith("-") and len(bare) > 1 else bare
             prefix = bare.endswith("*")
-            words = tuple(w.lower() for w in _WORD.findall(bare))
+            words = tuple(index_words(bare))
         else:
             prefix = False
-            words = tuple(w.lower() for w in _WORD.findall(phrase))
+            words = tuple(index_words(phrase))
         if words:
             groups[-1].append(Term(words, prefix, negated))
     if negate_next:
@@ -100,3 +105,48 @@ def to_tsquery(groups: list[Group]) -> str:
         return f"!{text}" if t.negated else text
 
     return " | ".join("(" + " & ".join(term(t) for t in group) + ")" for group in groups)
+
+
+def snippet(text: str, groups: list[Group], size: int = 24) -> str:
+    """About `size` words of `text` around the first match, matches between ** marks, … where
+    cut: the shape of SQLite's snippet(), cut and matched with the index's own rules (so a word
+    inside a URL, or `مشكل` for the query `مشکل`, is marked on PostgreSQL too)."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for group in groups:
+        for t in group:
+            if t.negated:
+                continue
+            exact.update(t.words[:-1] if t.prefix else t.words)
+            if t.prefix:
+                prefixes.append(t.words[-1])
+    starts = tuple(prefixes)
+    spans: list[tuple[int, int]] = []
+    marked: set[int] = set()
+    first = None
+    cut = False  # stopped reading before the end of the text
+    for match in index_words_spans(text):
+        if first is not None and len(spans) >= first + size:
+            cut = True
+            break
+        a, b = match.span()
+        word = fold(text[a:b])
+        if word in exact or (starts and word.startswith(starts)):
+            marked.add(len(spans))
+            first = len(spans) if first is None else first
+        spans.append((a, b))
+    if not spans:
+        return text
+    begin = max(0, min((first or 0) - size // 4, len(spans) - size))
+    last = min(len(spans), begin + size)
+    cut = cut or last < len(spans)
+    out = ["…" if begin else ""]
+    cursor = spans[begin][0] if begin else 0
+    for i in range(begin, last):
+        a, b = spans[i]
+        if i in marked:
+            out.append(f"{text[cursor:a]}**{text[a:b]}**")
+            cursor = b
+    out.append(text[cursor : spans[last - 1][1]] if cut else text[cursor:])
+    out.append("…" if cut else "")
+    return "".join(out)

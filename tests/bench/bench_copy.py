@@ -1,28 +1,51 @@
-"""Benchmark: `tgparser db copy` SQLite -> PostgreSQL against a bare COPY loop and pgloader.
+"""Benchmark: `tgparser db copy` SQLite -> PostgreSQL, side by side with its floors.
 
-    .venv/bin/python -m tests.bench.bench_copy [--messages 200000]
+    .venv/bin/python -m tests.bench.bench_copy [--messages 100000] [--archive FILE]
+        [--baseline main] [--search-scale 10] [--skip-variants]
 
-Builds a generated SQLite archive of N messages with ~3 KB rows (tests/bench/archive.py),
-then loads it into fresh PostgreSQL databases (a throwaway cluster, as in the test suite):
-1. `tgparser db copy --to …`, then `tgparser db verify --against …`;
-2. a bare psycopg COPY loop over the same rows into the same schema (about the server's own
-   limit for this data);
-3. pgloader with default settings, when the `pgloader` command exists (Debian: pgloader).
-Each runs as its own process: wall time, rows/s and peak RSS.
+Builds a generated SQLite archive of N messages with ~6.5 KB rows (tests/bench/archive.py;
+`--archive` reuses one made before, `--keep` keeps the one made now), starts a throwaway
+PostgreSQL cluster with the server's default durability (fsync on), and loads the archive
+into fresh databases, each as its own process (wall time, rows/s, peak RSS):
+1. a bare psycopg COPY loop into a plain `messages` table: no search column, no secondary
+   index (the floor of the data itself);
+2. the same loop into the schema as migrated (search column and every index kept up to date
+   row by row: what a naive load costs);
+3. with `--baseline REF`: `db copy` and `db copy --verify` of that git revision's tgparser
+   (`git archive REF`, run from a temporary folder): "today's" figure in the same run;
+4. `tgparser db copy`, then `tgparser db copy --verify` into another fresh database, then
+   `tgparser db verify --against` (reads both sides again);
+5. unless `--skip-variants`: `db copy` into the schema with the stored `search` column
+   replaced by an expression GIN index (`to_tsvector('simple', search_text(text))`), and
+   with lz4 TOAST compression turned off, to weigh both choices.
+Each line shows wall time and CPU seconds, the client's and the PostgreSQL server's (its
+processes', reaped backends included): on a shared machine the wall time follows the
+neighbours' load, the CPU seconds much less. Then disk per message
+(`pg_total_relation_size`) and ranked search latency (20 two-word queries x 3 rounds, top
+20 by ts_rank_cd) on the stored-column and expression-index databases, after growing each
+to N x `--search-scale` messages server-side (texts repeated under new ids, raw JSON left
+out) so the 1M figure needs no 1M-row archive file.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tests import pgcluster
-from tests.bench.archive import fill
+from tests.bench.archive import fill, search_queries
 from tests.bench.measure import run_measured
+from tgparser.search_query import parse, to_tsquery
 from tgparser.storage import open_storage
+from tgparser.storage.base import MessageFilter
 
 BARE_COPY = r"""
 import sqlite3, sys, psycopg
@@ -39,74 +62,258 @@ with psycopg.connect(target, autocommit=True) as conn:
                 cp.write_row(row)
 """
 
+PLAIN = """
+DROP INDEX IF EXISTS messages_search;
+ALTER TABLE messages DROP COLUMN search;
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT indexname FROM pg_indexes WHERE schemaname = 'tgparser'
+      AND tablename = 'messages' AND indexname NOT LIKE '%pkey' LOOP
+    EXECUTE 'DROP INDEX tgparser.' || quote_ident(r.indexname);
+  END LOOP; END $$;
+"""
+EXPRESSION = """
+DROP INDEX messages_search;
+ALTER TABLE messages DROP COLUMN search;
+CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', search_text(text)));
+"""
+PGLZ = """
+ALTER TABLE messages ALTER COLUMN text SET COMPRESSION pglz, ALTER COLUMN raw SET COMPRESSION pglz;
+ALTER TABLE message_versions ALTER COLUMN text SET COMPRESSION pglz;
+"""
+STORED_VECTOR = "m.search"
+EXPRESSION_VECTOR = "to_tsvector('simple', search_text(m.text))"
+
+
+class CPU:
+    """CPU seconds used by the benchmark's children (the client) and by the cluster."""
+
+    def __init__(self, cluster: pgcluster.Cluster) -> None:
+        self.postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+
+    def server(self) -> float:
+        # The postmaster's own time plus its reaped children's (the backends that finished),
+        # plus the live children's (checkpointer, WAL writer, running backends).
+        total = 0.0
+        for pid in [self.postmaster, *self._children()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks = sum(int(f) for f in fields[11:13])  # utime, stime
+            if pid == self.postmaster:
+                ticks += sum(int(f) for f in fields[13:15])  # cutime, cstime
+            total += ticks / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def _children(self) -> list[int]:
+        path = Path(f"/proc/{self.postmaster}/task/{self.postmaster}/children")
+        return [int(p) for p in path.read_text().split()]
+
+    @staticmethod
+    def client() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+
+def measured(cpu: CPU, command: list[str], label: str, rows: int, note: str = "") -> float:
+    client, server = cpu.client(), cpu.server()
+    wall, rss = run_measured(command)
+    client, server = cpu.client() - client, cpu.server() - server
+    print(
+        f"{label:<42} {wall:6.1f} s {rows / wall:>7,.0f} rows/s  CPU client {client:5.1f} s "
+        f"server {server:5.1f} s  RSS {rss:4.0f} MB  {note}",
+        flush=True,
+    )
+    return wall
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--archive", type=Path, help="reuse this generated SQLite archive")
+    parser.add_argument("--keep", type=Path, help="keep the generated archive here")
+    parser.add_argument("--baseline", help="also time this git revision's db copy (e.g. main)")
+    parser.add_argument("--search-scale", type=int, default=10)
+    parser.add_argument("--skip-variants", action="store_true")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="tgparser-bench-"))
-    cluster = pgcluster.start_cluster()
+    cluster = pgcluster.start_cluster(durable=True)
     try:
-        sqlite_path = workdir / "archive.db"
+        sqlite_path = args.archive or args.keep or workdir / "archive.db"
+        if not args.archive:
+            with open_storage(str(sqlite_path)) as storage:
+                fill(storage, args.messages, long=True)
         with open_storage(str(sqlite_path)) as storage:
-            count = fill(storage, args.messages, long=True)
+            count = storage.count_rows("messages")
             total = sum(storage.count_rows(t) for t in ("messages", "message_versions"))
         size = sqlite_path.stat().st_size / 1e6
         print(
             f"archive: {count:,} messages ({total:,} rows with versions), {size:,.0f} MB "
-            f"SQLite file, {size * 1e6 / total / 1000:.1f} KB per row"
+            f"SQLite file, {size * 1e6 / total / 1000:.1f} KB per row; PostgreSQL "
+            f"{cluster_version(cluster)} with default durability (fsync on)",
+            flush=True,
         )
 
-        def fresh_db(name: str) -> str:
+        def fresh_db(name: str, *setup: str) -> str:
             with open_storage(cluster.url()) as admin:
                 admin._execute(f"DROP DATABASE IF EXISTS {name}")
                 admin._execute(f"CREATE DATABASE {name}")
+            if setup:
+                with open_storage(cluster.url(name)) as storage:
+                    storage.migrate()
+                    for sql in setup:
+                        storage._execute(sql)
             return cluster.url(name)
 
+        cpu = CPU(cluster)
+        bare = [sys.executable, "-c", BARE_COPY, str(sqlite_path)]
+        measured(
+            cpu, [*bare, fresh_db("bench_plain", PLAIN)], "floor: bare COPY, plain table", count
+        )
+        anchor = measured(
+            cpu, [*bare, fresh_db("bench_bare", "SELECT 1")], "bare COPY, migrated schema", count
+        )
+        if args.baseline:
+            old = baseline(args.baseline, sqlite_path, workdir)
+            base = measured(
+                cpu,
+                [*old, "db", "copy", "--to", fresh_db("b_base")],
+                f"{args.baseline}: db copy",
+                total,
+            )
+            measured(
+                cpu,
+                [*old, "db", "copy", "--verify", "--to", fresh_db("b_base_v")],
+                f"{args.baseline}: db copy --verify",
+                total,
+            )
         tgparser = [sys.executable, "-m", "tgparser", "--db", str(sqlite_path), "-q"]
-        target = fresh_db("bench_tgparser")
-        wall, rss = run_measured([*tgparser, "db", "copy", "--to", target])
-        print(
-            f"tgparser db copy:       {wall:6.1f} s  {total / wall:>8,.0f} rows/s  "
-            f"peak RSS {rss:4.0f} MB"
+        stored = fresh_db("bench_stored")
+        wall = measured(cpu, [*tgparser, "db", "copy", "--to", stored], "tgparser db copy", total)
+        note = f"({wall / anchor:.2f}x the bare COPY" + (
+            f", {wall / base:.2f}x {args.baseline})" if args.baseline else ")"
         )
-        wall_v, rss_v = run_measured([*tgparser, "db", "verify", "--against", target])
-        print(
-            f"tgparser db verify:     {wall_v:6.1f} s  (+{wall_v / wall:.0%} on the copy)  "
-            f"peak RSS {rss_v:4.0f} MB"
+        print(f"{'':<42} {note}")
+        wall_v = measured(
+            cpu,
+            [*tgparser, "db", "copy", "--verify", "--to", fresh_db("b_v")],
+            "tgparser db copy --verify",
+            total,
         )
-
-        bare_target = fresh_db("bench_bare")
-        with open_storage(bare_target) as storage:
-            storage.migrate()
-        wall, rss = run_measured([sys.executable, "-c", BARE_COPY, str(sqlite_path), bare_target])
-        with open_storage(bare_target) as storage:
-            rows = storage.count_rows("messages")
-        print(
-            f"bare COPY loop:         {wall:6.1f} s  {rows / wall:>8,.0f} rows/s  "
-            f"peak RSS {rss:4.0f} MB (messages only)"
+        print(f"{'':<42} (--verify adds {wall_v / wall - 1:+.0%})")
+        measured(
+            cpu,
+            [*tgparser, "db", "verify", "--against", stored],
+            "tgparser db verify --against",
+            total,
         )
 
-        pgloader = shutil.which("pgloader")
-        if pgloader:
-            loader_target = fresh_db("bench_pgloader")
-            try:
-                wall, rss = run_measured([pgloader, f"sqlite://{sqlite_path}", loader_target])
-                print(
-                    f"pgloader (defaults):    {wall:6.1f} s  {total / wall:>8,.0f} rows/s  "
-                    f"peak RSS {rss:4.0f} MB"
-                )
-            except RuntimeError as exc:
-                # SBCL's debugger wants a terminal after a fatal error: show what came before.
-                lines = [line for line in str(exc).splitlines() if line.strip()]
-                reason = next((line for line in lines if "exhausted" in line.lower()), lines[-1])
-                print(f"pgloader (defaults):    failed: {reason.strip()[:200]}")
-        else:
-            print("pgloader: not installed (apt-get install pgloader)")
+        databases = {"stored search column": (stored, STORED_VECTOR)}
+        if not args.skip_variants:
+            expression = fresh_db("bench_expr", EXPRESSION)
+            measured(
+                cpu,
+                [*tgparser, "db", "copy", "--to", expression],
+                "db copy, expression index",
+                total,
+            )
+            databases["expression index"] = (expression, EXPRESSION_VECTOR)
+            pglz = fresh_db("b_pglz", PGLZ)
+            measured(
+                cpu, [*tgparser, "db", "copy", "--to", pglz], "db copy, pglz instead of lz4", total
+            )
+
+        for label, (url, _) in databases.items():
+            with open_storage(url) as storage:
+                size = storage._query("SELECT pg_total_relation_size('messages')")[0][0]
+            print(f"disk, {label}: {size / 1e6:,.0f} MB, {size / count / 1000:.2f} KB/message")
+
+        if args.search_scale > 1:
+            for label, (url, vector) in databases.items():
+                with open_storage(url) as storage:
+                    grown = grow(storage, args.search_scale)
+                    median, p90 = search_latency(storage, vector)
+                    print(
+                        f"search, {label}, {grown:,} messages: median {median:.1f} ms, "
+                        f"p90 {p90:.1f} ms (ranked, top 20)",
+                        flush=True,
+                    )
+                    if vector == STORED_VECTOR:
+                        median, p90 = search_latency(storage, None)
+                        print(
+                            f"search, `tgparser search` path, {grown:,} messages: median "
+                            f"{median:.1f} ms, p90 {p90:.1f} ms (with snippets)"
+                        )
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def baseline(ref: str, archive: Path, workdir: Path) -> list[str]:
+    """The `tgparser` command of git revision `ref`, reading a copy of the archive that claims
+    only the schema versions that revision knows (the rows are the same)."""
+    source = workdir / "baseline"
+    source.mkdir()
+    tar = subprocess.run(["git", "archive", ref, "tgparser"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(source)], input=tar.stdout, check=True)
+    known = max(int(p.name[:4]) for p in (source / "tgparser/storage/sql/sqlite").glob("0*.sql"))
+    copy = workdir / "baseline.db"
+    shutil.copyfile(archive, copy)
+    with open_storage(str(copy)) as storage:
+        storage._execute(f"DELETE FROM schema_migrations WHERE version > {known}")
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.insert(0, {str(source)!r}); "
+        "from tgparser.cli import main; sys.exit(main())",
+        "--db",
+        str(copy),
+        "-q",
+    ]
+
+
+def cluster_version(cluster: pgcluster.Cluster) -> str:
+    with open_storage(cluster.url()) as storage:
+        return storage.server_version()
+
+
+def grow(storage, scale: int) -> int:
+    """Repeat the texts under new message ids until the table holds `scale` times its rows."""
+    start = time.perf_counter()
+    base = storage.count_rows("messages")
+    span = storage._query("SELECT max(message_id) + 1 FROM messages")[0][0]
+    columns = "chat_id, kind, date, text, content_hash, first_seen_at, updated_at"
+    for k in range(1, scale):
+        storage._execute(
+            f"INSERT INTO messages (message_id, raw, {columns}) "
+            f"SELECT message_id + {k * span}, '{{}}'::jsonb, {columns} FROM messages "
+            f"WHERE message_id < {span}"
+        )
+    storage._execute("VACUUM ANALYZE messages")
+    grown = storage.count_rows("messages")
+    print(f"  grew {base:,} -> {grown:,} messages in {time.perf_counter() - start:.0f} s")
+    return grown
+
+
+def search_latency(storage, vector: str | None) -> tuple[float, float]:
+    latencies = []
+    for _ in range(3):
+        for query in search_queries():
+            groups = parse(query)
+            t = time.perf_counter()
+            if vector is None:
+                storage.search_messages(groups, MessageFilter(), limit=20)
+            else:
+                storage._query(
+                    f"SELECT m.chat_id, m.message_id, ts_rank_cd({vector}, q) AS score "
+                    "FROM messages m, to_tsquery('simple', %s) q "
+                    f"WHERE {vector} @@ q ORDER BY score DESC, m.date DESC LIMIT 20",
+                    (to_tsquery(groups),),
+                )
+            latencies.append((time.perf_counter() - t) * 1000)
+    latencies.sort()
+    return statistics.median(latencies), latencies[int(len(latencies) * 0.9)]
 
 
 if __name__ == "__main__":

@@ -177,8 +177,9 @@ def db_copy(
                 replace=replace,
                 batch_size=batch_size,
                 progress=progress,
+                verify=verify_after,  # the source hashed while it streams, not read twice
             )
-        checks = service.verify(source, target, chosen) if verify_after else None
+        checks = [p.check for p in plans] if verify_after else None
     finally:
         target.close()
         if from_url:  # opened here; the configured database closes with the app

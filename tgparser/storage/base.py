@@ -16,7 +16,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -811,10 +811,28 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
     def count_rows(self, table: str) -> int:
         return self._query(f"SELECT count(*) FROM {table}")[0][0]
 
-    def iter_table(self, table: str, batch_size: int = 5000) -> Iterator[tuple[Any, ...]]:
-        """Every row of a table, in this backend's own representation, streamed."""
+    def iter_table(
+        self, table: str, batch_size: int = 5000, *, digests: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
+        """Every row of a table, in this backend's own representation, streamed; with
+        `digests`, each row ends with its digest (`tgparser.storage.checksum`)."""
+        if digests:
+            return self._stream_with_digests(table, batch_size)
         columns = ", ".join(TABLE_COLUMNS[table])
         return self._stream(f"SELECT {columns} FROM {table}", (), batch_size)
+
+    @abstractmethod
+    def _stream_with_digests(self, table: str, batch_size: int) -> Iterator[tuple[Any, ...]]:
+        """`iter_table(table, digests=True)`: the rows, each with its digest appended."""
+
+    def table_checksum(self, table: str) -> tuple[int, int]:
+        """(row count, sum of the row digests modulo 2**128): the same for the same rows on
+        either backend, whatever their order."""
+        count = total = 0
+        for row in self._stream_with_digests(table, 5000):
+            count += 1
+            total += row[-1]
+        return count, total % (1 << 128)
 
     def decode_native(self, table: str, values: Sequence[Any]) -> Row:
         return self._decode_row(table, tuple(TABLE_COLUMNS[table]), values)
@@ -830,6 +848,12 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
 
     def delete_all(self, table: str) -> int:
         return self._execute(f"DELETE FROM {table}")
+
+    @contextmanager
+    def bulk_load(self, tables: Sequence[str]) -> Iterator[None]:
+        """Around loading many rows into empty `tables`, inside one transaction: a backend may
+        set index maintenance aside and build the indexes once at the end."""
+        yield
 
     def after_bulk_load(self) -> None:
         """Bring counters in step with loaded rows (PostgreSQL's identity sequences)."""

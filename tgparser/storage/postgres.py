@@ -18,6 +18,7 @@ from psycopg import sql as pgsql
 from psycopg.types.json import Jsonb
 
 from tgparser.errors import MigrationError, StorageBusyError, StorageError
+from tgparser.storage import checksum
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import (
     MESSAGE_COLUMNS,
@@ -207,23 +208,22 @@ class PostgresStorage(Storage):
     def _search_rows(
         self, groups: list[Any], columns: str, where: str, params: list[Any], limit: int
     ) -> list[tuple[Any, ...]]:
-        from tgparser.search_query import to_tsquery
+        from tgparser.search_query import snippet, to_tsquery
 
-        # The snippet is built for the returned rows only (ts_headline re-parses the text).
+        # The text is indexed as search_text(text) (migration 0004): the words SQLite's
+        # unicode61 sees, with the same letters folded. The snippet is cut in Python by the same
+        # rules (ts_headline would re-parse the text its own way, and miss `python` in a URL).
         sql = (
-            f"SELECT {columns}, s.username, r.score, ts_headline('simple', m.text, q, "
-            "'StartSel=**, StopSel=**, MaxWords=24, MinWords=12, MaxFragments=1, "
-            'FragmentDelimiter=" … "\') FROM ('
+            f"SELECT {columns}, s.username, r.score, m.text FROM ("
             "SELECT m.chat_id, m.message_id, ts_rank_cd(m.search, q) AS score "
             "FROM messages m, to_tsquery('simple', %s) q "
             f"WHERE m.search @@ q{where} ORDER BY score DESC, m.date DESC LIMIT %s) r "
             "JOIN messages m ON m.chat_id = r.chat_id AND m.message_id = r.message_id "
-            "CROSS JOIN to_tsquery('simple', %s) q "
             "LEFT JOIN sources s ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id) "
             "ORDER BY r.score DESC, m.date DESC"
         )
-        query = to_tsquery(groups)
-        return self._query(sql, [query, *params, limit, query])
+        rows = self._query(sql, [to_tsquery(groups), *params, limit])
+        return [(*row[:-1], snippet(row[-1] or "", groups)) for row in rows]
 
     def _json_export_sql(
         self,
@@ -265,6 +265,19 @@ class PostgresStorage(Storage):
         info = self.conn.info
         return f"postgresql://{info.host}:{info.port}/{info.dbname}#{self.schema}"
 
+    def _stream_with_digests(self, table: str, batch_size: int) -> Iterator[tuple[Any, ...]]:
+        # The server hashes each row as it sends it: the client only adds the digests up.
+        kinds = TABLE_COLUMNS[table]
+        sql = f"SELECT {', '.join(kinds)}, md5({checksum.postgres_row_text(kinds)}) FROM {table}"
+        for values in self._stream(sql, (), batch_size):
+            yield (*values[:-1], int(values[-1], 16))
+
+    def table_checksum(self, table: str) -> tuple[int, int]:
+        # One query: the server hashes and sums; nothing but five numbers crosses the wire.
+        sql = checksum.postgres_table_checksum_sql(table, TABLE_COLUMNS[table])
+        count, *quarters = self._query(sql)[0]
+        return count, checksum.combine_quarters(quarters)
+
     def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
         columns = ", ".join(TABLE_COLUMNS[table])
         try:
@@ -294,6 +307,29 @@ class PostgresStorage(Storage):
         ):
             for row in rows:
                 copy.write_row(row)
+
+    @contextmanager
+    def bulk_load(self, tables: Sequence[str]) -> Iterator[None]:
+        # Secondary indexes (the search GIN index above all) cost far more kept up to date row
+        # by row than built once: drop them for the load and build them again at its end, in
+        # the caller's transaction, so an interrupted copy leaves the schema as it was. Indexes
+        # behind a primary key or unique constraint stay (the load relies on them).
+        indexes = self._query(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = %s AND t.relname = ANY(%s) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+            "ORDER BY c.relname",
+            (self.schema, list(tables)),
+        )
+        for name, _ in indexes:
+            self._execute(f"DROP INDEX {pgsql.Identifier(name).as_string(self.conn)}")
+        yield
+        # A GIN index builds much faster with room to sort in (the default is 64 MB).
+        self._execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for _, definition in indexes:
+            self._execute(definition)
 
     def after_bulk_load(self) -> None:
         # ingest_runs.id is an identity column: move its sequence past the copied ids.

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from tgparser.errors import MigrationError, NoArchiveError, StorageBusyError, StorageError
+from tgparser.storage import checksum
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import (
     MessageFilter,
@@ -170,6 +171,13 @@ class SQLiteStorage(Storage):
 
     def identity(self) -> str:
         return f"sqlite:{self.path.resolve()}"
+
+    def _stream_with_digests(self, table: str, batch_size: int) -> Iterator[tuple[Any, ...]]:
+        # SQLite has no hash function: the rows are hashed here, from their stored form.
+        writers = checksum.row_writers(TABLE_COLUMNS[table].values())
+        digest = checksum.sqlite_digest
+        for values in self.iter_table(table, batch_size):
+            yield (*values, digest(values, writers))
 
     def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
         columns = tuple(TABLE_COLUMNS[table])

@@ -1,0 +1,133 @@
+"""Row checksums that SQLite (in Python) and PostgreSQL (in SQL) compute alike.
+
+A row's canonical text is its columns joined by U+001F, each written as PostgreSQL writes it
+as text, which Python reproduces from SQLite's stored values:
+- integers in decimal; text as it is; NULL as U+0001;
+- timestamps as UTC ISO-8601 with microseconds and `+00:00`;
+- booleans as `true` / `false`;
+- JSON as jsonb prints it: keys shortest first, then bytewise; `", "` and `": "` between
+  items; numbers in fixed-point notation.
+The row's digest is the MD5 of that text (PostgreSQL has md5() built in; a checksum against
+accidents, not an adversary), read as a 128-bit integer; a table's checksum is the sum of its
+rows' digests modulo 2**128, which no row order changes. So PostgreSQL computes a table's
+checksum, or each streamed row's digest, itself, and a client hashes only SQLite rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from tgparser.storage.columns import ColumnType
+
+NULL = "\x01"
+SEPARATOR = "\x1f"
+MODULUS = 1 << 128
+
+
+class _ExponentFloat(Exception):
+    pass
+
+
+def _float(text: str) -> float:
+    if "e" in text or "E" in text:
+        raise _ExponentFloat  # jsonb prints 1e-07 as 0.0000001: the slow path below
+    return float(text)
+
+
+def _jsonb_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return dict(sorted(pairs, key=lambda kv: (len(kv[0].encode()), kv[0].encode())))
+
+
+_jsonb_dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def jsonb_text(text: str) -> str:
+    """JSON text as PostgreSQL's jsonb prints it."""
+    try:
+        return _jsonb_dumps(json.loads(text, object_pairs_hook=_jsonb_order, parse_float=_float))
+    except _ExponentFloat:
+        return _jsonb_slow(json.loads(text, object_pairs_hook=_jsonb_order, parse_float=Decimal))
+
+
+def _jsonb_slow(value: Any) -> str:
+    if isinstance(value, dict):
+        items = ", ".join(f"{_jsonb_dumps(k)}: {_jsonb_slow(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_jsonb_slow(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return _jsonb_dumps(value)
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 28 and value.endswith("Z"):
+        return value[:-1] + "+00:00"  # SQLite's own fixed-width form: no parsing needed
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_TEXT = {
+    "int": str,
+    "text": str,
+    "timestamp": _timestamp,
+    "json": jsonb_text,
+    "bool": lambda v: "true" if v else "false",
+}
+
+
+def row_writers(kinds: Iterable[ColumnType]) -> list[Any]:
+    return [_TEXT[k] for k in kinds]
+
+
+def sqlite_digest(values: Sequence[Any], writers: Sequence[Any]) -> int:
+    """The digest of a row as SQLite stores it (see the module's docstring)."""
+    text = SEPARATOR.join(
+        NULL if v is None else write(v) for v, write in zip(values, writers, strict=True)
+    )
+    return int.from_bytes(hashlib.md5(text.encode()).digest(), "big")
+
+
+def postgres_row_text(columns: dict[str, ColumnType]) -> str:
+    """SQL for the canonical text of a row (the same text `sqlite_digest` hashes)."""
+    parts = []
+    for column, kind in columns.items():
+        if kind == "timestamp":
+            expression = (
+                f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') """
+                "|| '+00:00'"
+            )
+        elif kind == "bool":
+            expression = f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"
+        elif kind == "text":
+            expression = column
+        else:
+            expression = f"{column}::text"
+        parts.append(f"coalesce({expression}, E'\\x01')")
+    return f"concat_ws(E'\\x1f', {', '.join(parts)})"
+
+
+def postgres_table_checksum_sql(table: str, columns: dict[str, ColumnType]) -> str:
+    """SQL giving (row count, the four 32-bit sums of the rows' MD5 digests)."""
+    quarters = ", ".join(
+        f"coalesce(sum(('x' || substr(h, {1 + 8 * i}, 8))::bit(32)::bigint), 0)" for i in range(4)
+    )
+    digests = f"SELECT md5({postgres_row_text(columns)}) AS h FROM {table}"
+    return f"SELECT count(*), {quarters} FROM ({digests}) r"
+
+
+def combine_quarters(quarters: Sequence[Any]) -> int:
+    total = 0
+    for q in quarters:
+        total = (total << 32) + int(q)
+    return total % MODULUS
+
+
+def checksum_text(total: int) -> str:
+    return f"{total % MODULUS:032x}"
