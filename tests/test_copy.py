@@ -428,3 +428,17 @@ def test_checksums_agree_on_awkward_json_both_ways(pair: tuple[str, str]) -> Non
     verify = run("--db", source, "db", "verify", "--against", target, "--json")
     assert verify.exit_code == 1
     assert {t["table"]: t["ok"] for t in json.loads(verify.stdout)["tables"]}["messages"] is False
+
+
+def test_float_checksum_text_is_what_postgresql_prints(pg_url: str) -> None:
+    """Scores and costs are doubles: the checksum's text for one must be PostgreSQL's own."""
+    import psycopg
+
+    from tgparser.storage.checksum import _float_text
+
+    values = [0.0, 0.1, 1.0, 2.5, 1e-07, 0.000123, 1e20, 0.1234567890123456789, 12345.678, 3.0e-5]
+    with psycopg.connect(pg_url) as conn:
+        printed = [
+            conn.execute("SELECT %s::float8::numeric::text", (v,)).fetchone()[0] for v in values
+        ]
+    assert [_float_text(v) for v in values] == printed

@@ -5,6 +5,7 @@ as text, which Python reproduces from SQLite's stored values:
 - integers in decimal; text as it is; NULL as U+0001;
 - timestamps as UTC ISO-8601 with microseconds and `+00:00`;
 - booleans as `true` / `false`;
+- floats as PostgreSQL casts a double to numeric (15 significant digits, plain notation);
 - JSON as jsonb prints it: keys shortest first, then bytewise; `", "` and `": "` between
   items; numbers in fixed-point notation.
 The row's digest is the MD5 of that text (PostgreSQL has md5() built in; a checksum against
@@ -73,7 +74,13 @@ def _timestamp(value: Any) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _float_text(value: Any) -> str:
+    # float8 -> numeric formats with "%.15g" and prints the decimal in plain notation.
+    return format(Decimal(format(float(value), ".15g")), "f")
+
+
 _TEXT = {
+    "float": _float_text,
     "int": str,
     "text": str,
     "timestamp": _timestamp,
@@ -107,6 +114,8 @@ def postgres_row_text(columns: dict[str, ColumnType]) -> str:
             expression = f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"
         elif kind == "text":
             expression = column
+        elif kind == "float":
+            expression = f"{column}::numeric::text"
         else:
             expression = f"{column}::text"
         parts.append(f"coalesce({expression}, E'\\x01')")
