@@ -21,7 +21,7 @@ from typing import Any
 import platformdirs
 
 from tgparser.errors import ConfigError
-from tgparser.storage.urls import mask_password
+from tgparser.storage.urls import default_database_url, mask_password
 
 APP_NAME = "tgparser"
 ENV_PREFIX = "TGPARSER_"
@@ -37,10 +37,6 @@ def data_dir() -> Path:
 
 def default_config_path() -> Path:
     return config_dir() / "config.toml"
-
-
-def default_database_url() -> str:
-    return "sqlite:///" + str(data_dir() / "tgparser.db").lstrip("/")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tgparser.errors import TgparserError
+from tgparser.links import chat_link, message_url  # noqa: F401 - part of this module's API
 from tgparser.storage import Storage
 from tgparser.storage.base import MessageFilter, Row
 from tgparser.telegram.refs import CHANNEL_ID_OFFSET
@@ -155,26 +156,6 @@ def choose_fields(fields: str | None, *, raw: bool = False) -> tuple[str, ...]:
     if raw and "raw" not in chosen:
         chosen += ("raw",)
     return chosen
-
-
-def chat_link(chat_id: int, username: str | None) -> str | None:
-    """The t.me address of a chat: public by username, private by its internal id."""
-    if username:
-        return f"https://t.me/{username}"
-    if chat_id < -CHANNEL_ID_OFFSET:  # channels and supergroups: t.me/c/<internal id>
-        return f"https://t.me/c/{-chat_id - CHANNEL_ID_OFFSET}"
-    return None  # basic groups and private chats have no links
-
-
-def message_url(row: Row) -> str | None:
-    """A working link to the message; for a comment, to it under its channel post."""
-    if row["kind"] == "comment" and row.get("parent_chat_id") is not None:
-        channel = chat_link(row["parent_chat_id"], row.get("source_username"))
-        if channel is None:
-            return None
-        return f"{channel}/{row['parent_message_id']}?comment={row['message_id']}"
-    chat = chat_link(row["chat_id"], row.get("source_username"))
-    return f"{chat}/{row['message_id']}" if chat else None
 
 
 def export_record(row: Row, fields: Sequence[str] = FIELDS) -> dict[str, Any]:

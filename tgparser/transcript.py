@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from tgparser import __version__
+from tgparser.links import chat_link
 
 Record = dict[str, Any]
 _REMEMBERED = 50_000
@@ -35,7 +36,6 @@ class Entry:
 
 def entries(records: Iterable[Record], chats: dict[int, Record]) -> Iterator[Entry]:
     """The records with headings, thread placement and reply quotes worked out."""
-    from tgparser.export import chat_link
 
     seen: OrderedDict[tuple[int, int], str] = OrderedDict()
     block: tuple[int, bool] | None = None

@@ -49,6 +49,13 @@ class DatabaseURL:
         return self.masked
 
 
+def default_database_url() -> str:
+    """The embedded default: `tgparser.db` in the user data folder (platformdirs)."""
+    import platformdirs
+
+    return "sqlite:///" + str(platformdirs.user_data_path("tgparser") / "tgparser.db").lstrip("/")
+
+
 def parse_database_url(value: str) -> DatabaseURL:
     """Accept a bare file path, `sqlite:///path`, `postgresql://…` (libpq URI rules), or a bare
     word: `postgres`/`postgresql` (libpq's defaults, like `psql`) or `sqlite` (the default
@@ -59,8 +66,6 @@ def parse_database_url(value: str) -> DatabaseURL:
     if value.lower() in _BARE_POSTGRES:
         return DatabaseURL("postgresql", PG_DEFAULTS_URL)
     if value.lower() == _BARE_SQLITE:
-        from tgparser.config import default_database_url
-
         return parse_database_url(default_database_url())
     match = _SCHEME.match(value)
     if match is None and _CONNINFO.match(value):
