@@ -90,6 +90,7 @@ def _register() -> None:
         export_cmd,
         import_cmd,
         ingest_cmd,
+        kb_cmd,
         source_cmd,
         telegram_cmd,
     )
@@ -108,6 +109,7 @@ def _register() -> None:
         config_cmd.config,
     ):
         main.add_command(command)
+    export_cmd.export.add_command(kb_cmd.kb)
 
 
 _register()
