@@ -197,7 +197,9 @@ def test_a_schema_prepared_by_an_admin_is_enough(pg_server: PGServer, pg_url: st
     limited_url = pg_url.replace("postgresql://postgres@", "postgresql://tg_limited@")
     try:
         with open_storage(limited_url) as store:
-            assert [m.version for m in store.migrate()] == list(range(1, LATEST + 1))
+            assert [m.version for m in store.migrate()] == [
+                m.version for m in mig.load_migrations("postgresql")
+            ]
             assert store.schema_state().pending == []
     finally:
         pg_server.admin("DROP SCHEMA tgparser CASCADE", pg_url)

@@ -18,7 +18,7 @@ from tests.factories import BASE_DATE, CHANNEL_ID, make_message, make_source
 from tgparser.errors import StorageError
 from tgparser.storage import Storage, open_storage
 from tgparser.storage.columns import INTERNAL_COLUMNS, TABLE_COLUMNS
-from tgparser.storage.migrations import latest_version
+from tgparser.storage.migrations import latest_version, load_migrations
 
 NASTY_TEXTS = [
     "emoji 🧠🔥👍🏽 and a family 👨‍👩‍👧‍👦",
@@ -49,6 +49,7 @@ def test_column_map_matches_the_migrated_schema(storage: Storage) -> None:
             "timestamp": "TEXT",
             "json": "TEXT",
             "bool": "INTEGER",
+            "float": "REAL",
         },
         "postgresql": {
             "int": "bigint",
@@ -56,6 +57,7 @@ def test_column_map_matches_the_migrated_schema(storage: Storage) -> None:
             "timestamp": "timestamp with time zone",
             "json": "jsonb",
             "bool": "boolean",
+            "float": "double precision",
         },
     }[storage.dialect]
     for table, columns in TABLE_COLUMNS.items():
@@ -77,7 +79,8 @@ def test_column_map_matches_the_migrated_schema(storage: Storage) -> None:
 
 def test_migrate_twice_applies_nothing_the_second_time(storage: Storage) -> None:
     assert storage.migrate() == []
-    assert storage.table_counts()["schema_migrations"] == latest_version(storage.dialect)
+    shipped = load_migrations(storage.dialect)  # numbers may have gaps between branches
+    assert storage.table_counts()["schema_migrations"] == len(shipped)
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -590,7 +593,7 @@ def test_processes_racing_to_create_a_fresh_schema(db_url: str) -> None:
         versions = pool.map(_ensure_schema, [db_url] * 4)
     assert versions == [latest_version("sqlite")] * 4
     with open_storage(db_url) as store:
-        assert store.table_counts()["schema_migrations"] == latest_version(store.dialect)
+        assert store.table_counts()["schema_migrations"] == len(load_migrations(store.dialect))
 
 
 def test_lock_decisions_wait_for_a_writer_of_the_same_chat(storage: Storage, db_url: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from tgparser.errors import MigrationError
 from tgparser.storage import migrations as mig
 from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
+from tgparser.storage.documents import DocumentsMixin
 from tgparser.storage.urls import DatabaseURL
 
 Row = dict[str, Any]
@@ -112,7 +113,7 @@ class SchemaState:
         return max((a.version for a in self.applied), default=0)
 
 
-class Storage(ABC):
+class Storage(DocumentsMixin, ABC):
     """Base of both adapters. Use as a context manager, or call `close()`."""
 
     dialect: str  # 'sqlite' | 'postgresql': also the folder name of its migration files
@@ -483,7 +484,7 @@ class Storage(ABC):
             (self._encode_row(table, r, columns) for r in rows),
         )
 
-    def _lock_chats(self, chat_ids: list[int]) -> None:  # noqa: B027 - a no-op by default
+    def _lock_chats(self, chat_ids: list[int]) -> None:
         """Serialise writers of the same chats until the transaction ends, so two processes
         never both decide a message is new. (SQLite's write lock already does this.)"""
 
@@ -731,7 +732,7 @@ class Storage(ABC):
     def delete_all(self, table: str) -> int:
         return self._execute(f"DELETE FROM {table}")
 
-    def after_bulk_load(self) -> None:  # noqa: B027 - nothing to do by default
+    def after_bulk_load(self) -> None:
         """Bring counters in step with loaded rows (PostgreSQL's identity sequences)."""
 
     # -- ingest runs ---------------------------------------------------------------------------

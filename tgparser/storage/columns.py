@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-ColumnType = Literal["int", "text", "timestamp", "json", "bool"]
+ColumnType = Literal["int", "text", "timestamp", "json", "bool", "float"]
 
 TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
     "sources": {
@@ -105,6 +105,67 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "acquired_at": "timestamp",
         "expires_at": "timestamp",
     },
+    "documents": {
+        "chat_id": "int",
+        "message_id": "int",
+        "processor": "text",
+        "processor_version": "text",
+        "model": "text",
+        "prompt_id": "text",
+        "content_hash": "text",
+        "text_clean": "text",
+        "text_hash": "text",
+        "language": "text",
+        "urls": "json",
+        "hashtags": "json",
+        "mentions": "json",
+        "is_ad": "bool",
+        "ad_reasons": "json",
+        "is_noise": "bool",
+        "noise_reason": "text",
+        "duplicate_of_chat_id": "int",
+        "duplicate_of_message_id": "int",
+        "keywords": "json",
+        "summary": "text",
+        "entities": "json",
+        "tokens_in": "int",
+        "tokens_out": "int",
+        "cost": "float",
+        "processed_at": "timestamp",
+    },
+    "document_failures": {
+        "chat_id": "int",
+        "message_id": "int",
+        "processor": "text",
+        "processor_version": "text",
+        "model": "text",
+        "prompt_id": "text",
+        "content_hash": "text",
+        "error": "text",
+        "attempts": "int",
+        "first_failed_at": "timestamp",
+        "last_attempt_at": "timestamp",
+    },
+    "llm_cache": {
+        "model": "text",
+        "prompt_id": "text",
+        "input_hash": "text",
+        "response": "json",
+        "tokens_in": "int",
+        "tokens_out": "int",
+        "cost": "float",
+        "created_at": "timestamp",
+    },
+    "process_chats": {
+        "chat_id": "int",
+        "processor": "text",
+        "identity": "text",
+        "scanned_to": "timestamp",
+        "owner": "text",
+        "host": "text",
+        "pid": "int",
+        "expires_at": "timestamp",
+    },
 }
 
 # Columns the database maintains itself (never written or read by tgparser): PostgreSQL's
@@ -120,9 +181,15 @@ COPIED_TABLES: tuple[str, ...] = (
     "messages",
     "message_versions",
     "thread_cursors",
+    "documents",
+    "document_failures",
+    # Paid-for LLM replies: copying them means the target never pays for the same text again.
+    "llm_cache",
 )
 NOT_COPIED: dict[str, str] = {
     "source_locks": "a running ingest's lock on its source, not archive data",
+    "process_chats": "where process runs scanned to and which run holds a chat; a target "
+    "without it rescans once against its copied documents, which is correct",
 }
 
 MESSAGE_KINDS = ("post", "comment", "message", "service")
