@@ -131,6 +131,10 @@ def test_copy_every_direction_with_verify(pair: tuple[str, str]) -> None:
         "messages": 4,
         "message_versions": 1,
         "thread_cursors": 1,
+        "known_topics": 0,
+        "topic_spaces": 0,
+        "topics": 0,
+        "topic_members": 0,
     }
     with open_storage(source) as a, open_storage(target) as b:
         for key in [(CHANNEL_ID, 1), (CHANNEL_ID, 2), (CHANNEL_ID, 3), (GROUP, 7)]:
