@@ -220,7 +220,7 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "message_id": "int",
         "role": "text",
         "kind": "text",
-        "score_milli": "int",
+        "score": "float",
         "justification": "text",
         "added_at": "timestamp",
     },

@@ -66,10 +66,10 @@ CREATE TABLE topic_members (
     message_id    bigint NOT NULL,
     role          text NOT NULL CHECK (role IN ('anchor', 'supporting')),
     kind          text NOT NULL CHECK (kind IN ('post', 'comment', 'duplicate')),
-    score_milli   bigint NOT NULL,            -- score × 1000 (cosine to the topic, 0–1000)
+    score         double precision NOT NULL,  -- 0–1: cosine to the topic (1 for a duplicate)
     justification text NOT NULL DEFAULT '',
     added_at      timestamptz NOT NULL,
     PRIMARY KEY (space, topic_id, chat_id, message_id)
 );
 CREATE INDEX topic_members_message ON topic_members (chat_id, message_id);
-CREATE INDEX topic_members_topic ON topic_members (topic_id, score_milli);
+CREATE INDEX topic_members_topic ON topic_members (topic_id, score);

@@ -66,10 +66,10 @@ CREATE TABLE topic_members (
     message_id    INTEGER NOT NULL,
     role          TEXT NOT NULL CHECK (role IN ('anchor', 'supporting')),
     kind          TEXT NOT NULL CHECK (kind IN ('post', 'comment', 'duplicate')),
-    score_milli   INTEGER NOT NULL,            -- score × 1000 (cosine to the topic, 0–1000)
+    score         REAL NOT NULL,  -- 0–1: cosine to the topic (1 for a duplicate)
     justification TEXT NOT NULL DEFAULT '',
     added_at      TEXT NOT NULL,
     PRIMARY KEY (space, topic_id, chat_id, message_id)
 );
 CREATE INDEX topic_members_message ON topic_members (chat_id, message_id);
-CREATE INDEX topic_members_topic ON topic_members (topic_id, score_milli);
+CREATE INDEX topic_members_topic ON topic_members (topic_id, score);

@@ -1,0 +1,248 @@
+"""The clustering core: texts in, one label per text out, without being told how many topics.
+
+1. TF-IDF vectors (`vectors`), rows L2-normalised.
+2. A sparse k-nearest-neighbour graph: for each document its `k` most similar documents with
+   cosine ≥ `edge_min`, from a chunked sparse product X·Xᵀ (never the dense n×n matrix).
+3. Average linkage over that graph: repeatedly merge the two clusters with the highest mean
+   similarity over all their cross pairs (pairs outside the graph count as 0), while it is
+   ≥ `link_min`. Average linkage does not chain the way single linkage does, and counting
+   missing pairs as 0 makes a big cluster hard to join by one lucky neighbour.
+4. Centroid refinement: each document moves to the cluster whose centroid it is closest to
+   when that is ≥ `assign_min` — which repairs the order effects of greedy merging and lets a
+   lone post join the story it belongs to.
+
+`cluster_texts` is the whole pipeline over plain strings; `tests/bench/bench_topics.py`
+scores it on (text, label) pairs.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Params:
+    """The knobs, with the values the benchmark chose (see docs/topics.md)."""
+
+    stem: int = 5
+    entity_boost: float = 1.0
+    max_df_share: float = 0.02
+    max_df_floor: int = 200
+    k: int = 10
+    edge_min: float = 0.06
+    link_min: float = 0.1
+    assign_min: float = 0.25
+    merge_min: float = 0.5
+    refine_passes: int = 2
+    chunk: int = 2000
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cluster_texts(texts: Sequence[str], params: Params | None = None) -> list[int]:
+    """Cluster plain texts; returns one label per text (labels are arbitrary ints)."""
+    params = params or Params()
+    docs = tokenise(texts, params.stem)
+    vocab = Vocabulary()
+    vocab.add(d.terms for d in docs)
+    matrix = vectorise(
+        docs,
+        vocab,
+        entity_boost=params.entity_boost,
+        max_df_share=params.max_df_share,
+        max_df_floor=params.max_df_floor,
+    )
+    return cluster_matrix(matrix, params)
+
+
+def cluster_matrix(matrix: Any, params: Params, progress: Progress | None = None) -> list[int]:
+    """Labels for the rows of an L2-normalised CSR matrix."""
+    n = matrix.shape[0]
+    if n == 0:
+        return []
+    left, right, sims = knn_edges(matrix, params.k, params.edge_min, params.chunk, progress)
+    labels = average_linkage(n, left, right, sims, params.link_min)
+    labels = merge_close(matrix, labels, params.merge_min)
+    for _ in range(params.refine_passes):
+        labels, moved = refine(matrix, labels, params.assign_min, params.chunk)
+        if not moved:
+            break
+    return labels
+
+
+def knn_edges(
+    matrix: Any, k: int, edge_min: float, chunk: int, progress: Progress | None = None
+) -> tuple[Any, Any, Any]:
+    """Undirected edges (i < j) of the k-nearest-neighbour graph with cosine ≥ edge_min."""
+    import numpy as np
+
+    n = matrix.shape[0]
+    transposed = matrix.T.tocsr()
+    lefts: list[Any] = []
+    rights: list[Any] = []
+    values: list[Any] = []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        block = (matrix[start:stop] @ transposed).tocoo()
+        keep = (block.data >= edge_min) & (block.row + start != block.col)
+        rows, cols, data = block.row[keep], block.col[keep], block.data[keep]
+        if len(data):
+            # top k per row: sort by (row, -sim), then take the first k of each row
+            order = np.lexsort((-data, rows))
+            rows, cols, data = rows[order], cols[order], data[order]
+            first = np.searchsorted(rows, rows, side="left")
+            rank = np.arange(len(rows)) - first
+            top = rank < k
+            lefts.append(rows[top] + start)
+            rights.append(cols[top])
+            values.append(data[top])
+        if progress:
+            progress("neighbours", stop, n)
+    if not lefts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32)
+    left = np.concatenate(lefts).astype(np.int64)
+    right = np.concatenate(rights).astype(np.int64)
+    value = np.concatenate(values)
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    _, first = np.unique(lo * n + hi, return_index=True)  # an edge found from both ends: once
+    return lo[first], hi[first], value[first]
+
+
+def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -> list[int]:
+    """Greedy average linkage over a sparse similarity graph; missing pairs count as 0."""
+    size = [1] * n
+    adj: list[dict[int, float] | None] = [{} for _ in range(n)]
+    for a, b, s in zip(left.tolist(), right.tolist(), sims.tolist(), strict=True):
+        adj[a][b] = s  # type: ignore[index]
+        adj[b][a] = s  # type: ignore[index]
+    heap = [
+        (-s, a, b) for a, b, s in zip(left.tolist(), right.tolist(), sims.tolist(), strict=True)
+    ]
+    heap = [h for h in heap if -h[0] >= link_min]
+    heapq.heapify(heap)
+    parent = list(range(n))
+    while heap:
+        neg, a, b = heapq.heappop(heap)
+        adj_a, adj_b = adj[a], adj[b]
+        if adj_a is None or adj_b is None or b not in adj_a:
+            continue
+        current = adj_a[b] / (size[a] * size[b])
+        if abs(current + neg) > 1e-9:
+            continue  # stale: the pair's clusters changed since this entry was pushed
+        if len(adj_a) < len(adj_b):
+            a, b, adj_a, adj_b = b, a, adj_b, adj_a
+        # merge b into a
+        del adj_a[b]
+        for c, s in adj_b.items():
+            if c == a:
+                continue
+            adj_a[c] = adj_a.get(c, 0.0) + s
+            adj_c = adj[c]
+            del adj_c[b]  # type: ignore[union-attr]
+            adj_c[a] = adj_a[c]  # type: ignore[index]
+        adj[b] = None
+        parent[b] = a
+        size[a] += size[b]
+        for c, s in adj_a.items():
+            avg = s / (size[a] * size[c])
+            if avg >= link_min:
+                heapq.heappush(heap, (-avg, min(a, c), max(a, c)))
+    labels = []
+    for i in range(n):
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        parent[i] = root
+        labels.append(root)
+    return labels
+
+
+def centroids(matrix: Any, labels: Sequence[int]) -> tuple[Any, list[int]]:
+    """(L2-normalised centroid matrix, cluster label of each centroid row)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    ids = sorted(set(labels))
+    position = {label: i for i, label in enumerate(ids)}
+    rows = np.asarray([position[label] for label in labels])
+    member = sp.csr_matrix(
+        (np.ones(len(labels), dtype=np.float32), (rows, np.arange(len(labels)))),
+        shape=(len(ids), len(labels)),
+    )
+    summed = (member @ matrix).tocsr()
+    norms = np.sqrt(np.asarray(summed.multiply(summed).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.diags(1.0 / norms).astype(np.float32) @ summed, ids
+
+
+def refine(matrix: Any, labels: list[int], assign_min: float, chunk: int) -> tuple[list[int], int]:
+    """Move each document to its nearest cluster centroid (≥ assign_min). Returns (labels,
+    number moved). Clusters of one only receive, they do not attract: a centroid of one post
+    is that post, and pulling neighbours to it would re-do the linkage without its guard."""
+    import numpy as np
+
+    counts: dict[int, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    cents, ids = centroids(matrix, labels)
+    multi = np.asarray([counts[i] > 1 for i in ids])
+    if not multi.any():
+        return labels, 0
+    cents = cents[np.flatnonzero(multi)]
+    ids = [i for i, m in zip(ids, multi, strict=True) if m]
+    transposed = cents.T.tocsr()
+    new = list(labels)
+    moved = 0
+    for start in range(0, matrix.shape[0], chunk):
+        stop = min(matrix.shape[0], start + chunk)
+        sims = (matrix[start:stop] @ transposed).toarray()
+        best = sims.argmax(axis=1)
+        best_sim = sims[np.arange(stop - start), best]
+        for offset in np.flatnonzero(best_sim >= assign_min).tolist():
+            target = ids[best[offset]]
+            if target != new[start + offset]:
+                new[start + offset] = target
+                moved += 1
+    return new, moved
+
+
+def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
+    """Join clusters whose centroids have cosine ≥ merge_min.
+
+    Over a k-neighbour graph, average linkage stops a big story growing once it has far more
+    than k members (most of its pairs are missing from the graph and count as 0); its parts
+    still have nearly the same centroid, and this joins them.
+    """
+    import numpy as np
+
+    cents, ids = centroids(matrix, labels)
+    if len(ids) < 2:
+        return labels
+    sims = (cents @ cents.T).tocoo()
+    keep = (sims.row < sims.col) & (sims.data >= merge_min)
+    if not keep.any():
+        return labels
+    parent = {i: i for i in ids}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    order = np.argsort(-sims.data[keep])
+    rows, cols = sims.row[keep][order], sims.col[keep][order]
+    for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
+        ra, rb = find(ids[a]), find(ids[b])
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return [find(label) for label in labels]

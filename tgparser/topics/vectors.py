@@ -1,0 +1,107 @@
+"""TF-IDF vectors of texts (numpy + scipy.sparse; imported only by `topics`).
+
+Sublinear term frequency (1 + log tf), smoothed idf, entity-ish terms (names, numbers)
+weighted up, rows L2-normalised so that a dot product is a cosine. The document frequencies
+are plain `{term: count}` so that a topic space can store them and a daily run can vectorise
+new documents the same way without re-reading the old ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tgparser.topics.text import tokens
+
+
+@dataclass
+class Vocabulary:
+    """Document frequencies and the term index; `n_docs` documents were counted."""
+
+    doc_freq: dict[str, int] = field(default_factory=dict)
+    n_docs: int = 0
+    index: dict[str, int] = field(default_factory=dict)
+
+    def add(self, docs: Iterable[Sequence[str]]) -> None:
+        for terms in docs:
+            self.n_docs += 1
+            for term in set(terms):
+                self.doc_freq[term] = self.doc_freq.get(term, 0) + 1
+                if term not in self.index:
+                    self.index[term] = len(self.index)
+
+    def idf(self, term: str) -> float:
+        return math.log((self.n_docs + 1) / (self.doc_freq.get(term, 0) + 1)) + 1.0
+
+
+@dataclass(frozen=True)
+class Tokenised:
+    terms: list[str]
+    entities: set[str]
+
+
+def tokenise(texts: Iterable[str], stem: int = 6) -> list[Tokenised]:
+    return [Tokenised(*tokens(t, stem)) for t in texts]
+
+
+def vectorise(
+    docs: Sequence[Tokenised],
+    vocab: Vocabulary,
+    *,
+    entity_boost: float = 1.5,
+    min_df: int = 1,
+    max_df_share: float = 0.02,
+    max_df_floor: int = 200,
+) -> Any:
+    """CSR matrix (len(docs) × len(vocab.index)), rows L2-normalised (empty rows stay 0).
+
+    Terms seen in fewer than `min_df` documents, or in more than max(`max_df_floor`,
+    `max_df_share` of them) — too common to tell stories apart, and the long posting lists
+    that would make the neighbour search quadratic — are left out; unknown terms are ignored.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    n = max(vocab.n_docs, 1)
+    max_df = max(max_df_floor, int(max_df_share * n))
+    index = vocab.index
+    rows: list[int] = []
+    cols: list[int] = []
+    ent_rows: list[int] = []
+    ent_cols: list[int] = []
+    for row, doc in enumerate(docs):
+        ids = [index[t] for t in doc.terms if t in index]
+        cols.extend(ids)
+        rows.extend([row] * len(ids))
+        if doc.entities and entity_boost != 1.0:
+            eids = [index[t] for t in doc.entities if t in index]
+            ent_cols.extend(eids)
+            ent_rows.extend([row] * len(eids))
+    shape = (len(docs), max(len(index), 1))
+    counts = sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float32), (np.asarray(rows), np.asarray(cols))), shape=shape
+    )
+    counts.sum_duplicates()
+    # per-term weights: idf, or 0 for a term too rare or too common to count
+    df = np.zeros(shape[1], dtype=np.float64)
+    for term, col in index.items():
+        df[col] = vocab.doc_freq.get(term, 0)
+    idf = np.log((vocab.n_docs + 1) / (df + 1)) + 1.0
+    idf[(df < min_df) | (df > max_df)] = 0.0
+    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices].astype(np.float32)
+    if ent_cols:
+        boost = sp.csr_matrix(
+            (
+                np.full(len(ent_cols), entity_boost - 1.0, dtype=np.float32),
+                (np.asarray(ent_rows), np.asarray(ent_cols)),
+            ),
+            shape=shape,
+        )
+        counts = counts + counts.multiply(boost)
+    counts.eliminate_zeros()
+    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    matrix = (sp.diags((1.0 / norms).astype(np.float32)) @ counts).tocsr()
+    return matrix.astype(np.float32)
