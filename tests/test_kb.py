@@ -156,11 +156,105 @@ def build_archive(storage: Storage) -> None:
     put_document(storage, PRIVATE_ID, 1, language="ru")
 
 
+def put_topic(
+    storage: Storage, topic_id: str, members: list[tuple[int, int, str, float]], **fields: Any
+) -> None:
+    """A topic with its members: (chat_id, message_id, role, score)."""
+    from tgparser.storage.columns import TABLE_COLUMNS
+
+    row: dict[str, Any] = {
+        "id": topic_id,
+        "space": f"chat:{CHANNEL_ID}",
+        "type": "cluster",
+        "status": "active",
+        "title": "PostgreSQL replication",
+        "summary": "Setting up and tuning streaming replication.",
+        "scope_in": ["streaming replication", "failover"],
+        "scope_out": ["MySQL"],
+        "keywords": ["replication", "postgresql"],
+        "tags": [],
+        "related_topics": [],
+        "anchors": [],
+        "size": len(members),
+        "first_date": BASE_DATE,
+        "last_date": BASE_DATE + timedelta(hours=11),
+        "centroid": {"replication": 0.7},
+        "member_hash": "",
+        "lineage": [],
+        "builder_version": "topics-1",
+        "model": "",
+        "prompt_id": "",
+        "created_at": BASE_DATE,
+        "updated_at": BASE_DATE,
+        **fields,
+    }
+    columns = [c for c in TABLE_COLUMNS["topics"] if c in row]
+    marks = ", ".join([storage.placeholder] * len(columns))
+    storage._execute(
+        f"INSERT INTO topics ({', '.join(columns)}) VALUES ({marks})",
+        storage._encode_row("topics", row, columns),
+    )
+    member_columns = list(TABLE_COLUMNS["topic_members"])
+    marks = ", ".join([storage.placeholder] * len(member_columns))
+    for chat_id, message_id, role, score in members:
+        member = {
+            "space": row["space"],
+            "topic_id": topic_id,
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "role": role,
+            "kind": "comment"
+            if chat_id == GROUP_ID
+            else "duplicate"
+            if message_id == 4
+            else "post",
+            "score": score,
+            "justification": f"shares {role} terms",
+            "added_at": BASE_DATE,
+        }
+        storage._execute(
+            f"INSERT INTO topic_members ({', '.join(member_columns)}) VALUES ({marks})",
+            storage._encode_row("topic_members", member, member_columns),
+        )
+
+
+TOPIC_ID = f"{CHANNEL_ID}:1"
+
+
+def build_topics(storage: Storage) -> None:
+    put_topic(
+        storage,
+        TOPIC_ID,
+        [
+            (CHANNEL_ID, 1, "anchor", 0.93),
+            (CHANNEL_ID, 4, "supporting", 1.0),
+            (CHANNEL_ID, 7, "supporting", 0.41),
+            (GROUP_ID, 10, "supporting", 0.62),
+        ],
+        related_topics=[f"{PRIVATE_ID}:1"],
+    )
+    put_topic(
+        storage,
+        f"{PRIVATE_ID}:1",
+        [(PRIVATE_ID, 1, "anchor", 0.8)],
+        space=f"chat:{PRIVATE_ID}",
+        type="singleton",
+        title="SQLite diary",
+        summary="",
+        scope_in=[],
+        scope_out=[],
+        model="qwen2.5-7b-instruct",
+        prompt_id="topic-card-v1",
+    )
+    put_topic(storage, "k9", [(CHANNEL_ID, 6, "anchor", 0.5)], status="merged", title="old")
+
+
 @pytest.fixture
 def archive(db_url: str) -> str:
     with open_storage(db_url) as storage:
         storage.migrate()
         build_archive(storage)
+        build_topics(storage)
     return db_url
 
 
@@ -241,7 +335,7 @@ def test_message_entries_are_self_sufficient(archive: str, tmp_path: Path) -> No
         "language": "en",
         "keywords": ["postgresql", "replication"],
         "entities": None,
-        "topic_ids": [],
+        "topic_ids": [TOPIC_ID],
         "views": 10,
         "forwards": None,
         "replies": 2,
@@ -343,7 +437,11 @@ def test_current_document_and_provenance(archive: str, tmp_path: Path) -> None:
     assert "Warning: 1 messages are not processed" in result.stderr
     manifest = json.loads((tmp_path / "kb" / "manifest.json").read_text())
     assert manifest["counts"]["unprocessed"] == 1
-    producers = {(p["processor"], p["model"], p["prompt_id"]) for p in manifest["producers"]}
+    producers = {
+        (p["processor"], p["model"], p["prompt_id"])
+        for p in manifest["producers"]
+        if p["what"] == "documents"
+    }
     assert producers == {("builtin", None, None), ("llm", "qwen2.5-7b-instruct", "summarize-v2")}
 
     failed = run(
@@ -386,6 +484,94 @@ def test_manifest_hashes_and_counts_match_the_files(archive: str, tmp_path: Path
     assert by_source[CHANNEL_ID]["comments"] == 2
     assert by_source[CHANNEL_ID]["posts"] == 5  # 1, 4, 5, 6, 7: not the ad, not noise
     assert by_source[PRIVATE_ID]["posts"] == 1
+
+
+def test_topics_resolve_every_member(archive: str, tmp_path: Path) -> None:
+    out = tmp_path / "kb"
+    run(archive, "export", "kb", "--out", str(out))
+    validate_folder(out)
+    index = json.loads((out / "topics.json").read_text())["topics"]
+    assert [t["id"] for t in index] == [TOPIC_ID, f"{PRIVATE_ID}:1"]  # biggest first; no merged
+    assert index[0] == {
+        "id": TOPIC_ID,
+        "file": f"topic_{CHANNEL_ID}_1.json",
+        "title": "PostgreSQL replication",
+        "type": "cluster",
+        "status": "active",
+        "size": 4,
+        "first_date": "2025-03-01T12:00:00.000000Z",
+        "last_date": "2025-03-01T23:00:00.000000Z",
+        "keywords": ["replication", "postgresql"],
+    }
+    topic = json.loads((out / index[0]["file"]).read_text())
+    with open_storage(archive) as storage:
+        members = storage._query(
+            f"SELECT chat_id, message_id FROM topic_members WHERE topic_id = {storage.placeholder}",
+            (TOPIC_ID,),
+        )
+        assert sorted((i["chat_id"], i["message_id"]) for i in topic["bundle"]) == sorted(members)
+        for item in topic["bundle"]:
+            message = storage.get_message(item["chat_id"], item["message_id"])
+            assert message is not None
+            assert item["id"] == f"tg:{item['chat_id']}:{item['message_id']}"
+            assert item["date"].startswith(message["date"].strftime("%Y-%m-%dT%H:%M"))
+            assert item["url"].startswith("https://t.me/expert_channel/")
+            assert item["excerpt"]
+            assert item["justification"]
+    first = topic["bundle"][0]
+    assert (first["role"], first["score"], first["kind"]) == ("anchor", 0.93, "post")
+    assert first["excerpt"] == "PostgreSQL replication, step by step"
+    assert [i["score"] for i in topic["bundle"][1:]] == [1.0, 0.62, 0.41]
+    comment = next(i for i in topic["bundle"] if i["kind"] == "comment")
+    assert comment["url"] == "https://t.me/expert_channel/1?comment=10"
+    card = topic["card"]
+    assert card["anchors"] == [
+        {k: first[k] for k in ("id", "chat_id", "message_id", "date", "url", "excerpt")}
+    ]
+    assert card["sources"] == [
+        {
+            "chat_id": CHANNEL_ID,
+            "username": "expert_channel",
+            "title": "Expert channel",
+            "url": "https://t.me/expert_channel",
+            "items": 4,
+        }
+    ]
+    assert card["related_topic_ids"] == [f"{PRIVATE_ID}:1"]
+    # the topic's entry carries the same card and a text to embed
+    entries = {e["id"]: e for e in read_entries(out) if e["type"] == "topic"}
+    entry = entries[f"topic:{TOPIC_ID}"]
+    assert entry["card"] == card
+    assert entry["file"] == index[0]["file"]
+    assert entry["text"] == (
+        "PostgreSQL replication\n\nSetting up and tuning streaming replication.\n\n"
+        "In scope: streaming replication; failover\n\nOut of scope: MySQL"
+    )
+    private = entries[f"topic:{PRIVATE_ID}:1"]["card"]
+    assert private["anchors"][0]["url"] == "https://t.me/c/5555555555/1"
+    assert private["sources"][0]["url"] == "https://t.me/c/5555555555"
+    # messages name their topics
+    messages = messages_by_id(out)
+    assert messages[f"tg:{CHANNEL_ID}:1"]["topic_ids"] == [TOPIC_ID]
+    assert messages[f"tg:{GROUP_ID}:10"]["topic_ids"] == [TOPIC_ID]
+    assert messages[f"tg:{CHANNEL_ID}:6"]["topic_ids"] == []  # its topic was merged away
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["topics"] == 2
+    assert manifest["files"][index[0]["file"]]["records"] == 4
+    topic_producers = [p for p in manifest["producers"] if p["what"] == "topics"]
+    assert [(p["model"], p["entries"]) for p in topic_producers] == [
+        (None, 1),
+        ("qwen2.5-7b-instruct", 1),
+    ]
+    # a KB of one chat holds only the topics with members in it
+    run(archive, "export", "kb", "--out", str(tmp_path / "private"), str(PRIVATE_ID))
+    index = json.loads((tmp_path / "private" / "topics.json").read_text())["topics"]
+    assert [t["id"] for t in index] == [f"{PRIVATE_ID}:1"]
+
+
+def test_topic_card_schema_is_the_same_in_both_files() -> None:
+    entry_card = schema(SCHEMA_FILES["kb_entries.ndjson"])["$defs"]["card"]
+    assert entry_card == schema(SCHEMA_FILES["topic_*.json"])["$defs"]["card"]
 
 
 def test_topic_file_names_are_safe() -> None:
@@ -524,6 +710,7 @@ def test_sqlite_and_postgresql_give_identical_files(
         with open_storage(url) as storage:
             storage.migrate()
             build_archive(storage)
+            build_topics(storage)
         out = tmp_path / name
         run(url, "export", "kb", "--out", str(out), "--with-ads")
         folders.append(out)

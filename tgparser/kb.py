@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from tgparser import __version__
 from tgparser.errors import EXIT_TEMPFAIL, TgparserError
-from tgparser.export import build_filter, iso_utc, message_url
+from tgparser.export import build_filter, chat_link, iso_utc, message_url
 from tgparser.storage import Storage
 from tgparser.storage import kb as kb_storage
 from tgparser.storage.base import MessageFilter, Row
@@ -106,7 +106,7 @@ def _entities(value: Any) -> list[dict[str, Any]] | None:
     ]
 
 
-def message_entry(row: Row, topic_ids: list[str]) -> dict[str, Any]:
+def message_entry(row: Row) -> dict[str, Any]:
     """One `type: "message"` line of kb_entries.ndjson from a row of `iter_kb_messages`."""
     chat_id, message_id, kind = row["chat_id"], row["message_id"], row["kind"]
     is_comment = kind == "comment" and row["parent_chat_id"] is not None
@@ -132,7 +132,7 @@ def message_entry(row: Row, topic_ids: list[str]) -> dict[str, Any]:
             "processor_version": doc["processor_version"],
             "model": doc["model"] or None,
             "prompt_id": doc["prompt_id"] or None,
-            "content_hash": row["content_hash"],
+            "content_hash": doc["content_hash"],
         }
     else:
         fields = {
@@ -164,7 +164,7 @@ def message_entry(row: Row, topic_ids: list[str]) -> dict[str, Any]:
         "url": message_url(row),
         "author": row["post_author"] or row["sender_name"],
         **fields,
-        "topic_ids": topic_ids,
+        "topic_ids": row["topic_ids"],
         "views": row["views"],
         "forwards": row["forwards"],
         "replies": row["replies"],
@@ -178,6 +178,162 @@ def message_entry(row: Row, topic_ids: list[str]) -> dict[str, Any]:
         "processed": doc is not None,
         "provenance": provenance,
     }
+
+
+# -- topics -------------------------------------------------------------------------------------
+
+EXCERPT_CHARS = 280
+
+
+def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
+    """The start of a text on one line, cut at a word and marked … when shortened."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]
+    return cut + "…"
+
+
+def _strings(value: Any) -> list[str]:
+    """A JSON list as strings (topic fields written by the topics builder)."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            item = item.get("id", item.get("text", ""))
+        out.append(item if isinstance(item, str) else json.dumps(item, ensure_ascii=False))
+    return out
+
+
+def bundle_item(row: Row) -> dict[str, Any]:
+    """A member of a topic's bundle, resolved: entry id, date, link, excerpt, role, score."""
+    return {
+        "id": entry_id(row["chat_id"], row["message_id"]),
+        "chat_id": row["chat_id"],
+        "message_id": row["message_id"],
+        "date": iso_utc(row["date"]),
+        "url": message_url(row),
+        "excerpt": excerpt(row["excerpt"]),
+        "kind": row["member_kind"],
+        "role": row["role"],
+        # rounded: the same digits from both backends' floating-point columns
+        "score": round(float(row["score"]), 4),
+        "justification": row["justification"] or "",
+    }
+
+
+def topic_card(topic: Row, bundle: list[Row]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The TopicCard (what the topic is about, its anchors and the chats it draws on, each
+    with a working link) and its bundle items."""
+    items = [bundle_item(row) for row in bundle]
+    anchors = [
+        {k: item[k] for k in ("id", "chat_id", "message_id", "date", "url", "excerpt")}
+        for item in items
+        if item["role"] == "anchor"
+    ]
+    sources: dict[int, dict[str, Any]] = {}
+    for row in bundle:
+        comment = row["kind"] == "comment" and row["parent_chat_id"] is not None
+        chat_id = row["parent_chat_id"] if comment else row["chat_id"]
+        source = sources.get(chat_id)
+        if source is None:
+            source = sources[chat_id] = {
+                "chat_id": chat_id,
+                "username": row["source_username"],
+                "title": row["source_title"],
+                "url": chat_link(chat_id, row["source_username"]),
+                "items": 0,
+            }
+        source["items"] += 1
+    return {
+        "id": topic["id"],
+        "title": topic["title"] or "",
+        "type": topic["type"],
+        "status": "active",
+        "summary": topic["summary"] or "",
+        "scope_in": _strings(topic["scope_in"]),
+        "scope_out": _strings(topic["scope_out"]),
+        "keywords": _strings(topic["keywords"]),
+        "tags": _strings(topic["tags"]),
+        "related_topic_ids": _strings(topic["related_topics"]),
+        "size": topic["size"],
+        "first_date": iso_utc(topic["first_date"]),
+        "last_date": iso_utc(topic["last_date"]),
+        "anchors": anchors,
+        "sources": sorted(sources.values(), key=lambda s: (-s["items"], s["chat_id"])),
+        "provenance": {
+            "builder_version": topic["builder_version"] or None,
+            "model": topic["model"] or None,
+            "prompt_id": topic["prompt_id"] or None,
+        },
+    }, items
+
+
+def topic_text(card: dict[str, Any]) -> str:
+    """What a retriever embeds for a topic: title, summary and scope."""
+    parts = [card["title"], card["summary"]]
+    if card["scope_in"]:
+        parts.append("In scope: " + "; ".join(card["scope_in"]))
+    if card["scope_out"]:
+        parts.append("Out of scope: " + "; ".join(card["scope_out"]))
+    return "\n\n".join(p for p in parts if p)
+
+
+def topic_entry(card: dict[str, Any], file_name: str) -> dict[str, Any]:
+    """One `type: "topic"` line of kb_entries.ndjson."""
+    return {
+        "type": "topic",
+        "id": f"topic:{card['id']}",
+        "topic_id": card["id"],
+        "file": file_name,
+        "text": topic_text(card),
+        "card": card,
+    }
+
+
+def _write_topics(
+    storage: Storage,
+    folder: Path,
+    filters: MessageFilter,
+    entries: HashedFile,
+    files: dict[str, dict[str, Any]],
+    producers: Counter[tuple[str, str, str, str, str]],
+) -> list[dict[str, Any]]:
+    """topic_<id>.json per topic, its entry in kb_entries.ndjson; returns the topics index."""
+    index = []
+    for topic in kb_storage.list_kb_topics(storage, filters):
+        bundle = kb_storage.topic_bundle(storage, topic["id"])
+        card, items = topic_card(topic, bundle)
+        name = topic_file_name(topic["id"])
+        if name in files:
+            raise KBError(f"topics {topic['id']!r} and another share the file name {name}")
+        files[name] = write_json(folder / name, {"card": card, "bundle": items}, len(items))
+        entries.write(_encode(topic_entry(card, name)) + "\n")
+        index.append(
+            {
+                "id": card["id"],
+                "file": name,
+                "title": card["title"],
+                "type": card["type"],
+                "status": card["status"],
+                "size": card["size"],
+                "first_date": card["first_date"],
+                "last_date": card["last_date"],
+                "keywords": card["keywords"],
+            }
+        )
+        provenance = card["provenance"]
+        producers[
+            (
+                "topics",
+                "topics",
+                provenance["builder_version"] or "",
+                provenance["model"] or "",
+                provenance["prompt_id"] or "",
+            )
+        ] += 1
+    return index
 
 
 # -- writing files ------------------------------------------------------------------------------
@@ -391,7 +547,7 @@ def _write_kb(
 ) -> tuple[dict[str, Any], list[str]]:
     files: dict[str, dict[str, Any]] = {}
     per_source: dict[int, dict[str, Any]] = {}
-    producers: Counter[tuple[str, str, str, str]] = Counter()
+    producers: Counter[tuple[str, str, str, str, str]] = Counter()
     counts: Counter[str] = Counter()
     pause = os.environ.get(PAUSE_ENV)
 
@@ -407,7 +563,7 @@ def _write_kb(
                 if doc["is_noise"] and not options.with_noise:
                     counts["noise_left_out"] += 1
                     continue
-            entry = message_entry(row, [])
+            entry = message_entry(row)
             lines.append(_encode(entry))
             _count(entry, per_source, producers, counts)
             if len(lines) == _BATCH:
@@ -417,19 +573,21 @@ def _write_kb(
         if lines:
             entries.write("\n".join(lines) + "\n")
             _pause_for_tests(entries, pause)
+        if counts["messages"] == 0:
+            raise KBError("no messages match: nothing to export (check the REFs and dates)")
+        topics_index = _write_topics(storage, folder, filters, entries, files, producers)
+        counts["topics"] = len(topics_index)
     finally:
         digest = entries.close()
-
-    if counts["messages"] == 0:
-        raise KBError("no messages match: nothing to export (check the REFs and dates)")
 
     files[ENTRIES_FILE] = {
         "sha256": digest,
         "bytes": entries.size,
         "records": counts["messages"] + counts["topics"],
     }
-    topics_index: list[dict[str, Any]] = []
-    files[TOPICS_FILE] = write_json(folder / TOPICS_FILE, {"topics": topics_index}, 0)
+    files[TOPICS_FILE] = write_json(
+        folder / TOPICS_FILE, {"topics": topics_index}, len(topics_index)
+    )
 
     warnings = []
     if counts["unprocessed"]:
@@ -463,14 +621,14 @@ def _write_kb(
         "sources": [per_source[k] for k in sorted(per_source)],
         "producers": [
             {
-                "what": "documents",
+                "what": what,
                 "processor": processor,
                 "processor_version": version,
                 "model": model or None,
                 "prompt_id": prompt or None,
                 "entries": n,
             }
-            for (processor, version, model, prompt), n in sorted(producers.items())
+            for (what, processor, version, model, prompt), n in sorted(producers.items())
         ],
         "files": {name: files[name] for name in sorted(files)},
     }
@@ -491,7 +649,7 @@ def _pause_for_tests(entries: HashedFile, pause: str | None) -> None:
 def _count(
     entry: dict[str, Any],
     per_source: dict[int, dict[str, Any]],
-    producers: Counter[tuple[str, str, str, str]],
+    producers: Counter[tuple[str, str, str, str, str]],
     counts: Counter[str],
 ) -> None:
     counts["messages"] += 1
@@ -512,6 +670,7 @@ def _count(
     if entry["processed"]:
         producers[
             (
+                "documents",
                 provenance["processor"],
                 provenance["processor_version"],
                 provenance["model"] or "",

@@ -2,9 +2,9 @@
 
 Everything a knowledge-base entry needs comes out of one SELECT per export, so memory stays
 flat and the work is one pass over the archive: the message, the followed chat it belongs to,
-the comments of a post (a correlated lookup through the parent index), and the message's
-current document (the `llm` row when it was made from the message's current content, else the
-`builtin` row made from it; a document of an older content does not count).
+the comments of a post (a correlated lookup through the parent index), the active topics it
+belongs to, and the message's current document (`documents.current_document_sql`: the `llm`
+row when it was made from the message's current content, else the `builtin` row).
 
 The functions take any `Storage`; the SQL is the same in both dialects except for the list
 aggregate, which each dialect spells its own way.
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tgparser.storage.base import MessageFilter, Row, Storage
+from tgparser.storage.documents import current_document_sql
 
 # Message columns an entry is made of (timestamps come back as ISO-8601 UTC text).
 MESSAGE_COLUMNS = (
@@ -35,22 +36,23 @@ MESSAGE_COLUMNS = (
     "content_hash",
 )
 _TIMESTAMPS = ("date", "edit_date")
-# Document columns, read from the current document (null when there is none).
-DOCUMENT_COLUMNS = {
-    "processor": "text",
-    "processor_version": "text",
-    "model": "text",
-    "prompt_id": "text",
-    "text_clean": "text",
-    "language": "text",
-    "is_ad": "bool",
-    "is_noise": "bool",
-    "duplicate_of_chat_id": "int",
-    "duplicate_of_message_id": "int",
-    "keywords": "json",
-    "summary": "text",
-    "entities": "json",
-}
+# Columns read from the current document (null when there is none).
+DOCUMENT_COLUMNS = (
+    "processor",
+    "processor_version",
+    "model",
+    "prompt_id",
+    "content_hash",
+    "text_clean",
+    "language",
+    "is_ad",
+    "is_noise",
+    "duplicate_of_chat_id",
+    "duplicate_of_message_id",
+    "keywords",
+    "summary",
+    "entities",
+)
 # Kinds a knowledge base holds: service messages (joins, pins) carry no knowledge.
 KB_KINDS = ("post", "comment", "message")
 
@@ -62,12 +64,20 @@ def _list_agg(storage: Storage, expression: str) -> str:
     return f"group_concat({expression})"
 
 
-def _current_document_joins() -> str:
+def _document_join() -> str:
+    """The message's current document as `d` (no row: the message was never processed)."""
     return (
-        "LEFT JOIN documents dl ON dl.chat_id = m.chat_id AND dl.message_id = m.message_id "
-        "AND dl.processor = 'llm' AND dl.content_hash = m.content_hash "
-        "LEFT JOIN documents db ON db.chat_id = m.chat_id AND db.message_id = m.message_id "
-        "AND db.processor = 'builtin' AND db.content_hash = m.content_hash"
+        "LEFT JOIN documents d ON d.chat_id = m.chat_id AND d.message_id = m.message_id "
+        f"AND {current_document_sql('d', 'm')}"
+    )
+
+
+def _topic_ids_sql(storage: Storage) -> str:
+    """SQL: the active topics a message belongs to, comma-separated."""
+    return (
+        f"(SELECT {_list_agg(storage, 'tm.topic_id')} FROM topic_members tm "
+        "JOIN topics t ON t.id = tm.topic_id "
+        "WHERE tm.chat_id = m.chat_id AND tm.message_id = m.message_id AND t.status = 'active')"
     )
 
 
@@ -77,14 +87,19 @@ def iter_kb_messages(
     """Stream the messages `f` selects, in (chat_id, date, message_id) order, each with:
     `source_username` / `source_title` (the followed chat's: a comment's channel);
     `comments`: a post's stored comments as sorted (chat_id, message_id) pairs;
+    `topic_ids`: the active topics it belongs to, sorted;
     `document`: the current document's columns, or None when the message has none."""
     clauses, params = storage._filter_sql(f)
-    columns = ", ".join(
-        storage._timestamp_text(f"m.{c}") if c in _TIMESTAMPS else f"m.{c}" for c in MESSAGE_COLUMNS
-    )
-    documents = ", ".join(
-        f"CASE WHEN dl.chat_id IS NOT NULL THEN dl.{c} ELSE db.{c} END" for c in DOCUMENT_COLUMNS
-    )
+
+    def column(name: str) -> str:
+        if name in _TIMESTAMPS:
+            return storage._timestamp_text(f"m.{name}")
+        if name == "text":  # needed only without a document (which has text_clean)
+            return "CASE WHEN d.chat_id IS NULL THEN m.text END"
+        return f"m.{name}"
+
+    columns = ", ".join(column(c) for c in MESSAGE_COLUMNS)
+    documents = ", ".join(f"d.{c}" for c in DOCUMENT_COLUMNS)
     # A post's comments as "chat:message" pairs (they live in its discussion group).
     pair = "c.chat_id || ':' || c.message_id"
     comments = (
@@ -94,32 +109,28 @@ def iter_kb_messages(
     )
     where = " AND ".join(clauses) if clauses else "1 = 1"
     sql = (
-        f"SELECT {columns}, s.username, s.title, {comments}, "
-        f"CASE WHEN dl.chat_id IS NOT NULL OR db.chat_id IS NOT NULL THEN 1 ELSE 0 END, "
-        f"{documents} "
+        f"SELECT {columns}, s.username, s.title, {comments}, {_topic_ids_sql(storage)}, "
+        f"d.chat_id, {documents} "
         "FROM messages m LEFT JOIN sources s "
         "ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id) "
-        f"{_current_document_joins()} "
+        f"{_document_join()} "
         f"WHERE {where} ORDER BY m.chat_id, m.date, m.message_id"
     )
     width = len(MESSAGE_COLUMNS)
     decode_json = storage.decoders.get("json")
-    doc_decoders = [
-        (name, storage.decoders[kind])
-        for name, kind in DOCUMENT_COLUMNS.items()
-        if kind in storage.decoders
-    ]
     doc_names = tuple(DOCUMENT_COLUMNS)
+    doc_decoders = storage._decoded_columns("documents", doc_names)
     for values in storage._stream(sql, params, batch_size):
         row = dict(zip(MESSAGE_COLUMNS, values[:width], strict=True))
         if decode_json is not None and row["reactions"] is not None:
             row["reactions"] = decode_json(row["reactions"])
-        username, title, comments_text, has_document = values[width : width + 4]
+        username, title, comments_text, topics_text, has_document = values[width : width + 5]
         row["source_username"] = username
         row["source_title"] = title
         row["comments"] = _pairs(comments_text) if comments_text else []
-        if has_document:
-            document = dict(zip(doc_names, values[width + 4 :], strict=True))
+        row["topic_ids"] = sorted(topics_text.split(",")) if topics_text else []
+        if has_document is not None:
+            document = dict(zip(doc_names, values[width + 5 :], strict=True))
             for name, decode in doc_decoders:
                 if document[name] is not None:
                     document[name] = decode(document[name])
@@ -141,10 +152,7 @@ def count_unprocessed(storage: Storage, f: MessageFilter) -> int:
     """How many of the messages `f` selects have no current document."""
     clauses, params = storage._filter_sql(f)
     where = "".join(f" AND {c}" for c in clauses)
-    sql = (
-        f"SELECT count(*) FROM messages m {_current_document_joins()} "
-        f"WHERE dl.chat_id IS NULL AND db.chat_id IS NULL{where}"
-    )
+    sql = f"SELECT count(*) FROM messages m {_document_join()} WHERE d.chat_id IS NULL{where}"
     return int(storage._query(sql, params)[0][0])
 
 
@@ -153,3 +161,91 @@ def has_messages(storage: Storage) -> bool:
     marks = ", ".join([storage.placeholder] * len(KB_KINDS))
     sql = f"SELECT 1 FROM messages WHERE kind IN ({marks}) LIMIT 1"
     return bool(storage._query(sql, KB_KINDS))
+
+
+# -- topics ---------------------------------------------------------------------------------------
+
+TOPIC_COLUMNS = (
+    "id",
+    "type",
+    "title",
+    "summary",
+    "scope_in",
+    "scope_out",
+    "keywords",
+    "tags",
+    "related_topics",
+    "size",
+    "first_date",
+    "last_date",
+    "builder_version",
+    "model",
+    "prompt_id",
+)
+MEMBER_COLUMNS = (
+    "chat_id",
+    "message_id",
+    "role",
+    "member_kind",
+    "score",
+    "justification",
+    "date",
+    "kind",
+    "parent_chat_id",
+    "parent_message_id",
+    "source_username",
+    "source_title",
+    "excerpt",
+)
+EXCERPT_CHARS = 400  # read from the database; the KB cuts excerpts shorter, at a word
+
+
+def list_kb_topics(storage: Storage, f: MessageFilter) -> list[Row]:
+    """The active topics with at least one member among the messages `f` selects, biggest
+    first (then by id), without their vectors. Timestamps as ISO-8601 UTC text."""
+    clauses, params = storage._filter_sql(f)
+    where = "".join(f" AND {c}" for c in clauses)
+    columns = ", ".join(
+        storage._timestamp_text(f"t.{c}") if c in ("first_date", "last_date") else f"t.{c}"
+        for c in TOPIC_COLUMNS
+    )
+    sql = (
+        f"SELECT {columns} FROM topics t WHERE t.status = 'active' AND EXISTS ("
+        "SELECT 1 FROM topic_members tm JOIN messages m "
+        "ON m.chat_id = tm.chat_id AND m.message_id = tm.message_id "
+        f"WHERE tm.topic_id = t.id{where}) ORDER BY t.size DESC, t.id"
+    )
+    decoders = storage._decoded_columns(
+        "topics", tuple(c for c in TOPIC_COLUMNS if c not in ("first_date", "last_date"))
+    )
+    topics = []
+    for values in storage._query(sql, params):
+        row = dict(zip(TOPIC_COLUMNS, values, strict=True))
+        for name, decode in decoders:
+            if row[name] is not None:
+                row[name] = decode(row[name])
+        topics.append(row)
+    return topics
+
+
+def topic_bundle(storage: Storage, topic_id: str) -> list[Row]:
+    """A topic's members, anchors first then by score, each resolved against the archive:
+    the message's date (text), kind, parent, followed chat and the start of its current text
+    (`excerpt`: the document's text_clean, else the raw text). Members whose message is no
+    longer in the archive are left out."""
+    p = storage.placeholder
+    sql = (
+        "SELECT tm.chat_id, tm.message_id, tm.role, tm.kind, tm.score, tm.justification, "
+        f"{storage._timestamp_text('m.date')}, m.kind, m.parent_chat_id, m.parent_message_id, "
+        "s.username, s.title, "
+        f"substr(CASE WHEN d.chat_id IS NULL THEN m.text ELSE d.text_clean END, 1, "
+        f"{EXCERPT_CHARS}) "
+        "FROM topic_members tm JOIN messages m "
+        "ON m.chat_id = tm.chat_id AND m.message_id = tm.message_id "
+        "LEFT JOIN sources s ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id) "
+        f"{_document_join()} "
+        f"WHERE tm.topic_id = {p} "
+        "ORDER BY CASE tm.role WHEN 'anchor' THEN 0 ELSE 1 END, tm.score DESC, "
+        "tm.chat_id, tm.message_id"
+    )
+    return [dict(zip(MEMBER_COLUMNS, v, strict=True)) for v in storage._query(sql, (topic_id,))]
