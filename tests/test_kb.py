@@ -645,9 +645,18 @@ def test_refuses_a_folder_that_is_not_a_kb(archive: str, tmp_path: Path) -> None
 
 
 def test_empty_archive_is_an_error(db_url: str, tmp_path: Path) -> None:
+    with open_storage(db_url) as storage:
+        storage.migrate()
     result = run(db_url, "export", "kb", "--out", str(tmp_path / "kb"), expect=1)
     assert "the archive holds no messages" in result.stderr
     assert not (tmp_path / "kb").exists()
+
+
+def test_a_missing_archive_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    result = run(str(missing), "export", "kb", "--out", str(tmp_path / "kb"), expect=1)
+    assert "no database at" in result.stderr
+    assert listing(tmp_path) == []
 
 
 def _export_process(db_url: str, out: Path, pause: Path | None) -> subprocess.Popen[bytes]:
@@ -689,6 +698,24 @@ def test_kill_9_mid_write_leaves_the_previous_kb(archive: str, tmp_path: Path) -
     assert again.returncode == 0, stderr
     assert listing(tmp_path) == ["kb", "paused"]
     assert f"tg:{CHANNEL_ID}:1" in messages_by_id(out)
+
+
+def test_two_exports_at_once_one_waits_its_turn(archive: str, tmp_path: Path) -> None:
+    out = tmp_path / "kb"
+    pause = tmp_path / "paused"
+    process = _export_process(archive, out, pause)
+    try:
+        deadline = time.monotonic() + 60
+        while not pause.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the export never reached its pause"
+            time.sleep(0.05)
+        second = run(archive, "export", "kb", "--out", str(out), expect=75)
+        assert "another `tgparser export kb` is writing" in second.stderr
+    finally:
+        process.kill()
+        process.wait()
+    assert not out.exists()
 
 
 def test_a_killed_swap_is_recovered(archive: str, tmp_path: Path) -> None:

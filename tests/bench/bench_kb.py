@@ -32,12 +32,13 @@ from tgparser.storage.base import utcnow
 def add_documents(storage: Storage) -> int:
     """A `builtin` document for nine messages in ten, made from their current content."""
     p = storage.placeholder
+    mod = "%%" if p == "%s" else "%"  # psycopg reads % as a placeholder
     storage._execute(
         "INSERT INTO documents (chat_id, message_id, processor, processor_version, "
         "content_hash, text_clean, language, is_ad, keywords, summary, processed_at) "
         "SELECT chat_id, message_id, 'builtin', 'bench', content_hash, text, 'en', "
-        f"(message_id % 20 = 1), '[\"database\", \"index\"]', '', {p} FROM messages "
-        "WHERE message_id % 10 <> 0",
+        f"(message_id {mod} 20 = 1), '[\"database\", \"index\"]', '', {p} FROM messages "
+        f"WHERE message_id {mod} 10 <> 0",
         (storage._encode("timestamp", utcnow()),),
     )
     return storage._query("SELECT count(*) FROM documents")[0][0]
