@@ -174,7 +174,9 @@ def put_topic(
         "keywords": ["replication", "postgresql"],
         "tags": [],
         "related_topics": [],
-        "anchors": [],
+        "anchors": [
+            {"chat_id": c, "message_id": m} for c, m, role, _ in members if role == "anchor"
+        ],
         "size": len(members),
         "first_date": BASE_DATE,
         "last_date": BASE_DATE + timedelta(hours=11),
@@ -245,6 +247,7 @@ def build_topics(storage: Storage) -> None:
         scope_out=[],
         model="qwen2.5-7b-instruct",
         prompt_id="topic-card-v1",
+        lineage=[{"event": "created", "at": "2025-03-01T12:00:00+00:00"}],
     )
     put_topic(storage, "k9", [(CHANNEL_ID, 6, "anchor", 0.5)], status="merged", title="old")
 
@@ -529,6 +532,9 @@ def test_topics_resolve_every_member(archive: str, tmp_path: Path) -> None:
         {k: first[k] for k in ("id", "chat_id", "message_id", "date", "url", "excerpt")}
     ]
     assert card["sources"] == [
+        {"chat_id": CHANNEL_ID, "message_id": 1, "url": "https://t.me/expert_channel/1"}
+    ]
+    assert card["source_chats"] == [
         {
             "chat_id": CHANNEL_ID,
             "username": "expert_channel",
@@ -549,7 +555,8 @@ def test_topics_resolve_every_member(archive: str, tmp_path: Path) -> None:
     )
     private = entries[f"topic:{PRIVATE_ID}:1"]["card"]
     assert private["anchors"][0]["url"] == "https://t.me/c/5555555555/1"
-    assert private["sources"][0]["url"] == "https://t.me/c/5555555555"
+    assert private["source_chats"][0]["url"] == "https://t.me/c/5555555555"
+    assert private["lineage"] == [{"at": "2025-03-01T12:00:00+00:00", "event": "created"}]
     # messages name their topics
     messages = messages_by_id(out)
     assert messages[f"tg:{CHANNEL_ID}:1"]["topic_ids"] == [TOPIC_ID]

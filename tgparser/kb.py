@@ -227,27 +227,34 @@ def topic_card(topic: Row, bundle: list[Row]) -> tuple[dict[str, Any], list[dict
     """The TopicCard (what the topic is about, its anchors and the chats it draws on, each
     with a working link) and its bundle items."""
     items = [bundle_item(row) for row in bundle]
+    by_key = {(item["chat_id"], item["message_id"]): item for item in items}
+    anchor_keys = [
+        (a["chat_id"], a["message_id"])
+        for a in topic["anchors"] or []
+        if isinstance(a, dict) and "chat_id" in a and "message_id" in a
+    ] or [key for key, item in by_key.items() if item["role"] == "anchor"]
     anchors = [
-        {k: item[k] for k in ("id", "chat_id", "message_id", "date", "url", "excerpt")}
-        for item in items
-        if item["role"] == "anchor"
+        {k: by_key[key][k] for k in ("id", "chat_id", "message_id", "date", "url", "excerpt")}
+        for key in anchor_keys
+        if key in by_key  # a member whose message left the archive is not in the bundle
     ]
-    sources: dict[int, dict[str, Any]] = {}
+    chats: dict[int, dict[str, Any]] = {}
     for row in bundle:
         comment = row["kind"] == "comment" and row["parent_chat_id"] is not None
         chat_id = row["parent_chat_id"] if comment else row["chat_id"]
-        source = sources.get(chat_id)
-        if source is None:
-            source = sources[chat_id] = {
+        chat = chats.get(chat_id)
+        if chat is None:
+            chat = chats[chat_id] = {
                 "chat_id": chat_id,
                 "username": row["source_username"],
                 "title": row["source_title"],
                 "url": chat_link(chat_id, row["source_username"]),
                 "items": 0,
             }
-        source["items"] += 1
+        chat["items"] += 1
     return {
         "id": topic["id"],
+        "space": topic["space"],
         "title": topic["title"] or "",
         "type": topic["type"],
         "status": "active",
@@ -261,13 +268,30 @@ def topic_card(topic: Row, bundle: list[Row]) -> tuple[dict[str, Any], list[dict
         "first_date": iso_utc(topic["first_date"]),
         "last_date": iso_utc(topic["last_date"]),
         "anchors": anchors,
-        "sources": sorted(sources.values(), key=lambda s: (-s["items"], s["chat_id"])),
+        # as in `topics show`: the anchors as citations
+        "sources": [
+            {"chat_id": a["chat_id"], "message_id": a["message_id"], "url": a["url"]}
+            for a in anchors
+        ],
+        "source_chats": sorted(chats.values(), key=lambda c: (-c["items"], c["chat_id"])),
+        "lineage": _canonical(topic["lineage"] or []),
+        "created_at": iso_utc(topic["created_at"]),
+        "updated_at": iso_utc(topic["updated_at"]),
         "provenance": {
             "builder_version": topic["builder_version"] or None,
             "model": topic["model"] or None,
             "prompt_id": topic["prompt_id"] or None,
         },
     }, items
+
+
+def _canonical(value: Any) -> Any:
+    """JSON with object keys sorted: PostgreSQL's jsonb hands keys back in its own order."""
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def topic_text(card: dict[str, Any]) -> str:

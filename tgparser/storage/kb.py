@@ -167,6 +167,7 @@ def has_messages(storage: Storage) -> bool:
 
 TOPIC_COLUMNS = (
     "id",
+    "space",
     "type",
     "title",
     "summary",
@@ -175,13 +176,18 @@ TOPIC_COLUMNS = (
     "keywords",
     "tags",
     "related_topics",
+    "anchors",
     "size",
     "first_date",
     "last_date",
+    "lineage",
     "builder_version",
     "model",
     "prompt_id",
+    "created_at",
+    "updated_at",
 )
+_TOPIC_TIMESTAMPS = ("first_date", "last_date", "created_at", "updated_at")
 MEMBER_COLUMNS = (
     "chat_id",
     "message_id",
@@ -206,7 +212,7 @@ def list_kb_topics(storage: Storage, f: MessageFilter) -> list[Row]:
     clauses, params = storage._filter_sql(f)
     where = "".join(f" AND {c}" for c in clauses)
     columns = ", ".join(
-        storage._timestamp_text(f"t.{c}") if c in ("first_date", "last_date") else f"t.{c}"
+        storage._timestamp_text(f"t.{c}") if c in _TOPIC_TIMESTAMPS else f"t.{c}"
         for c in TOPIC_COLUMNS
     )
     sql = (
@@ -216,7 +222,7 @@ def list_kb_topics(storage: Storage, f: MessageFilter) -> list[Row]:
         f"WHERE tm.topic_id = t.id{where}) ORDER BY t.size DESC, t.id"
     )
     decoders = storage._decoded_columns(
-        "topics", tuple(c for c in TOPIC_COLUMNS if c not in ("first_date", "last_date"))
+        "topics", tuple(c for c in TOPIC_COLUMNS if c not in _TOPIC_TIMESTAMPS)
     )
     topics = []
     for values in storage._query(sql, params):
