@@ -220,7 +220,7 @@ def test_status_masks_the_password(pg_server: PGServer, pg_url: str) -> None:
 
 def test_status_of_a_missing_file(tmp_path: Path) -> None:
     result = run("--db", str(tmp_path / "none.db"), "db", "status")
-    assert_one_line_error(result, "no database at")
+    assert_one_line_error(result, "no archive at")
     assert not (tmp_path / "none.db").exists()
 
 

@@ -605,7 +605,7 @@ def test_channel_and_its_discussion_group_both_followed(tg: Harness) -> None:
         assert sorted(c["parent_message_id"] for c in comments) == [1, 2]
         assert store.count_comments(_id(ch)) == 2
         assert store.count_messages(chat_id=_id(group)) > 2  # the group's own messages too
-    tg.run("source", "remove", "@expertnews", "--purge")
+    tg.run("source", "remove", "@expertnews", "--purge", "--yes")
     with tg.storage() as store:
         assert store.count_comments(_id(ch)) == 0
         assert store.count_messages(chat_id=_id(group)) > 0  # the followed group keeps its own

@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import PGServer
 from tgparser.errors import MigrationError
+from tgparser.storage import Storage, open_storage
 from tgparser.storage import migrations as mig
-from tgparser.storage import open_storage
 
 LATEST = mig.latest_version("sqlite")
 NEXT = LATEST + 1  # the version a future release's migration would have
@@ -125,12 +125,12 @@ def test_foreign_sqlite_file_is_refused(tmp_path) -> None:
     assert tables == {"invoices"}  # untouched
 
 
-def test_table_added_to_a_tgparser_sqlite_file_is_refused(sqlite_url: str) -> None:
-    with open_storage(sqlite_url) as store:
-        store.migrate()
-        store._execute("CREATE TABLE my_notes (id INTEGER)")
-        with pytest.raises(MigrationError, match="my_notes"):
-            store.ensure_schema()
+def test_a_table_added_next_to_an_archive_is_left_alone(storage: Storage) -> None:
+    storage._execute("CREATE TABLE my_notes (id INTEGER)")
+    storage.ensure_schema(create=False)  # not refused: the archive is still tgparser's
+    assert storage.migrate() == []
+    assert "my_notes" not in storage.table_counts()
+    assert "my_notes" in storage.existing_tables()  # and still there
 
 
 def test_someone_elses_schema_migrations_table_is_refused(tmp_path) -> None:

@@ -140,7 +140,7 @@ def test_remove_keeps_the_archive_unless_purged(tg: Harness) -> None:
     tg.run("source", "remove", "@channelaaa")
     with tg.storage() as store:
         assert store.count_messages(chat_id=utils.get_peer_id(a)) == 1
-    purged = tg.run("source", "remove", "@channelbbb", "--purge")
+    purged = tg.run("source", "remove", "@channelbbb", "--purge", "--yes")
     assert "2 messages deleted" in purged.stderr
     with tg.storage() as store:
         assert store.count_messages(chat_id=utils.get_peer_id(b)) == 0
@@ -150,6 +150,7 @@ def test_remove_keeps_the_archive_unless_purged(tg: Harness) -> None:
 
 
 def test_empty_list(tg: Harness) -> None:
+    tg.run("db", "migrate")  # `source list` reads: it refuses a missing archive
     result = tg.run("source", "list")
     assert "no sources yet" in result.stderr
     assert json.loads(tg.run("source", "list", "--json").stdout) == []

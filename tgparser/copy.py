@@ -48,16 +48,20 @@ class NoProgress:
 class TablePlan:
     table: str
     source_rows: int
-    target_rows: int
+    target_rows: int  # what the target holds: before a copy (a plan), after it (a result)
     action: str  # copy | append | replace | refuse
+    copied_rows: int | None = None  # rows this copy wrote (None: not copied yet)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "table": self.table,
             "source_rows": self.source_rows,
             "target_rows": self.target_rows,
             "action": self.action,
         }
+        if self.copied_rows is not None:
+            data["copied_rows"] = self.copied_rows
+        return data
 
 
 @dataclass
@@ -164,9 +168,11 @@ def copy_archive(
                 target.delete_all(plan.table)
         for plan in plans:
             progress.table_started(plan.table, plan.source_rows)
-            plan.target_rows = _copy_table(
+            plan.copied_rows = _copy_table(
                 source, target, plan, convert, batch_size, progress, replace
             )
+            # --replace emptied the table first; --append kept what was there.
+            plan.target_rows = plan.copied_rows + (0 if replace else plan.target_rows)
         target.after_bulk_load()
     return plans
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -59,6 +59,10 @@ class BadExport(TgparserError):
     """Not a Telegram Desktop JSON export, or a damaged one."""
 
 
+class BadMessage(TgparserError):
+    """One message that cannot be stored (no id, no date): skipped, the import goes on."""
+
+
 @dataclass
 class ChatImport:
     chat_id: int
@@ -67,6 +71,7 @@ class ChatImport:
     messages: int = 0
     inserted: int = 0
     updated: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # [{"id", "reason"}]
 
 
 @dataclass
@@ -78,13 +83,33 @@ class ImportSummary:
     def messages(self) -> int:
         return sum(c.messages for c in self.chats)
 
+    @property
+    def skipped(self) -> int:
+        return sum(len(c.skipped) for c in self.chats)
+
+
+_HTML_HINT = (
+    "this is an HTML export; export the chat again in Telegram Desktop with "
+    'Format: "Machine-readable JSON"'
+)
+
 
 def find_result_json(path: Path) -> Path:
     if path.is_dir():
+        if not (path / "result.json").exists() and (path / "messages.html").exists():
+            raise BadExport(f"{path}: {_HTML_HINT}")
         path = path / "result.json"
     if not path.exists():
         raise BadExport(f"{path}: no such file (give result.json or the export folder)")
+    if path.is_file() and _looks_like_html(path):
+        raise BadExport(f"{path}: {_HTML_HINT}")
     return path
+
+
+def _looks_like_html(path: Path) -> bool:
+    with path.open("rb") as file:
+        head = file.read(256).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html"))
 
 
 def marked_id(chat_type: str, raw_id: Any) -> int:
@@ -130,7 +155,9 @@ def import_desktop(
     with source.open("rb") as raw, storage.transaction():
         reader = _Counting(raw, total, progress)
         matched: set[str] = set()
+        held: list[dict[str, Any]] = []
         for chat, messages in _chats(reader):
+            held.append(chat)
             selector = _selected(chat, wanted)
             if wanted and selector is None:
                 for _ in messages:  # skip this chat's messages, still reading the stream
@@ -141,10 +168,18 @@ def import_desktop(
             summary.chats.append(_import_chat(storage, chat, messages, source.parent))
         missing = [w for w in wanted if w not in matched]
         if missing:
-            raise BadExport(f"no chat {missing[0]!r} in {source}")
+            raise BadExport(f"no chat {missing[0]!r} in {source}; {_holds(held)}")
         if not summary.chats:
             raise BadExport(f"{source} holds no chat")
     return summary
+
+
+def _holds(chats: list[dict[str, Any]], shown: int = 20) -> str:
+    """`it holds 3 chats: 'Team Chat' (-1001500000001), …` for an unknown --chat."""
+    names = [f"{c.get('name')!r} ({c['chat_id']})" for c in chats[:shown]]
+    more = f" and {len(chats) - shown} more" if len(chats) > shown else ""
+    noun = "chat" if len(chats) == 1 else "chats"
+    return f"it holds {len(chats)} {noun}: {', '.join(names)}{more}"
 
 
 def _selected(chat: dict[str, Any], wanted: list[str]) -> str | None:
@@ -172,7 +207,13 @@ def _import_chat(
     storage.upsert_source(source)
     batch: list[dict[str, Any]] = []
     for message in messages:
-        batch.append(message_record(message, chat, folder))
+        try:
+            batch.append(message_record(message, chat, folder))
+        except BadMessage as exc:  # one odd message never sinks an import
+            result.skipped.append({"id": message.get("id"), "reason": str(exc)})
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a shape never seen
+            reason = f"unreadable ({type(exc).__name__}: {exc})"
+            result.skipped.append({"id": message.get("id"), "reason": reason})
         if len(batch) >= BATCH:
             _save(storage, batch, result)
             batch = []
@@ -193,8 +234,18 @@ def _save(storage: Storage, batch: list[dict[str, Any]], result: ChatImport) -> 
 
 def message_record(msg: dict[str, Any], chat: dict[str, Any], folder: Path) -> dict[str, Any]:
     """A messages row from one exported message; the whole object is kept as raw."""
-    if "id" not in msg:
-        raise BadExport(f"a message of {chat.get('name')!r} has no id")
+    try:
+        message_id = int(msg["id"])
+    except (KeyError, TypeError, ValueError):
+        raise BadMessage("no message id") from None
+    date = _date(msg, "date")
+    if date is None:
+        kind = msg.get("type")
+        raise BadMessage(
+            "unsupported: Telegram Desktop could not export it, no date"
+            if kind == "unsupported"
+            else "no date"
+        )
     service = msg.get("type") == "service"
     text, entities = message_text(msg)
     media_kind, media = message_media(msg)
@@ -202,19 +253,17 @@ def message_record(msg: dict[str, Any], chat: dict[str, Any], folder: Path) -> d
     forward_id = peer_id(msg.get("forwarded_from_id"))
     return {
         "chat_id": chat["chat_id"],
-        "message_id": int(msg["id"]),
+        "message_id": message_id,
         "kind": kind,
-        "date": _date(msg, "date"),
-        "edit_date": _date(msg, "edited")
-        if ("edited" in msg or "edited_unixtime" in msg)
-        else None,
+        "date": date,
+        "edit_date": _edit_date(msg),
         "sender_id": peer_id(msg.get("actor_id" if service else "from_id"))
         or (chat["chat_id"] if kind == "post" else None),
         "sender_name": msg.get("actor" if service else "from"),
         "post_author": msg.get("author"),
         "text": text,
         "entities": entities or None,
-        "reply_to_msg_id": msg.get("reply_to_message_id"),
+        "reply_to_msg_id": _int(msg.get("reply_to_message_id")),
         "fwd_from_id": forward_id,
         "fwd_from_name": msg.get("forwarded_from") or msg.get("saved_from"),
         "reactions": _reactions(msg.get("reactions")),
@@ -226,17 +275,44 @@ def message_record(msg: dict[str, Any], chat: dict[str, Any], folder: Path) -> d
     }
 
 
-def _date(msg: dict[str, Any], key: str) -> datetime:
+def _date(msg: dict[str, Any], key: str) -> datetime | None:
+    """`date` / `edited` of a message, None when absent or unreadable."""
     unix = msg.get(f"{key}_unixtime")
     if unix is not None:
-        return datetime.fromtimestamp(int(unix), UTC)
+        try:
+            return datetime.fromtimestamp(int(unix), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            pass
     value = msg.get(key)
     if not value:
-        raise BadExport(f"message {msg.get('id')} has no {key}")
-    parsed = datetime.fromisoformat(str(value))
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
     # Exports before 2021 have no *_unixtime and give the exporting computer's local time
     # without a zone; it is taken as UTC (see docs/import.md).
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WIDEST_UTC_OFFSET = timedelta(hours=14)  # UTC-12 … UTC+14
+
+
+def _edit_date(msg: dict[str, Any]) -> datetime | None:
+    """The edit date; None for "never edited". Old exports (2020) write the Unix epoch in the
+    exporting computer's local time (`1970-01-01T05:00:00` at UTC+5) for that."""
+    edited = _date(msg, "edited")
+    if edited is None or abs(edited - _EPOCH) <= _WIDEST_UTC_OFFSET:
+        return None
+    return edited
 
 
 def message_text(msg: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:

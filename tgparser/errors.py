@@ -32,3 +32,17 @@ class StorageError(TgparserError):
 
 class MigrationError(StorageError):
     """The database schema cannot be brought to this tgparser's version."""
+
+
+class NoArchiveError(StorageError):
+    """A command that only reads was pointed at a place that holds no archive."""
+
+    def __init__(self, where: str, *, hint: str = "; `tgparser db migrate` creates one") -> None:
+        super().__init__(f"no archive at {where}{hint}")
+        self.where = where
+
+
+class StorageBusyError(StorageError):
+    """Another writer holds the archive longer than we wait: try again later (exit 75)."""
+
+    exit_code = EXIT_TEMPFAIL

@@ -1,12 +1,14 @@
 """Followed chats: add (resolving REFs through Telegram), list, pause, resume, remove.
 
-Everything but `add_sources` works on the database alone: a stored source is found by its
-@username, t.me link or id without asking Telegram.
+Everything but `add_sources` works on the database alone: `find_source` is THE way a REF
+(an id as `source list` shows it, @username, t.me link or title) names a chat of the archive,
+for every command that takes one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,11 +18,15 @@ from tgparser.config import Settings
 from tgparser.errors import TgparserError
 from tgparser.storage import Storage
 from tgparser.storage.base import Row
-from tgparser.telegram.refs import ChatRef, parse_ref
+from tgparser.telegram.refs import BadReference, ChatRef, channel_marked_id, parse_ref
 
 
 class UnknownSource(TgparserError):
     """A REF that names no followed chat."""
+
+
+class AmbiguousSource(TgparserError):
+    """A title that several chats of the archive share."""
 
 
 @dataclass
@@ -31,15 +37,68 @@ class AddOutcome:
     error: str | None = None
 
 
+def chat_label(source: Row) -> str:
+    """How a chat is shown everywhere: @username for public chats, else its title and id.
+
+    Whatever this prints works as a REF (`find_source`)."""
+    if source.get("username"):
+        return f"@{source['username']}"
+    if source.get("title"):
+        return f"{source['title']} ({source['chat_id']})"
+    return str(source["chat_id"])
+
+
+_LABELLED = re.compile(r"^(?P<title>.*\S)\s+\((?P<id>-?\d+)\)$")  # "Title (-1001234)"
+_NUMBER = re.compile(r"^[+-]?\d+$")
+
+
 def find_source(storage: Storage, text: str) -> Row:
-    """The stored source a REF names; `UnknownSource` when none."""
-    ref = parse_ref(text)
-    for source in storage.list_sources():
-        if (ref.chat_id is not None and source["chat_id"] == ref.chat_id) or (
-            ref.username and (source.get("username") or "").lower() == ref.username
-        ):
-            return source
-    raise UnknownSource(f"{text}: not a followed chat (see `tgparser source list`)")
+    """The chat of the archive (followed or imported) a REF names; raise `UnknownSource`
+    when none, `AmbiguousSource` when a title names several.
+
+    The one REF resolver of the archive: `export`/`search --source`, `source pause/resume/
+    remove`, `ingest REF` use it. Accepted, in this order:
+
+    - an id as `source list` shows it: -100… channels, supergroups and forums, -N basic
+      groups, N users (personal chats); a bare positive number that is no stored id is taken
+      as a channel id, as in t.me/c/<id>/… links, then as a basic group's id (as Telegram
+      Desktop exports write them);
+    - `@username`, a t.me link (t.me/c/… too), tg://resolve?domain=…;
+    - a label as `source list` prints it, `Title (id)`;
+    - the chat's title, case-insensitively, when only one chat has it.
+    """
+    raw = text.strip()
+    if not raw:
+        raise BadReference("empty chat reference")
+    sources = storage.list_sources()
+    by_id = {s["chat_id"]: s for s in sources}
+    if _NUMBER.match(raw):
+        value = int(raw)
+        candidates = [value] if value <= 0 else [value, channel_marked_id(value), -value]
+        for chat_id in candidates:
+            if chat_id in by_id:
+                return by_id[chat_id]
+    else:
+        labelled = _LABELLED.match(raw)
+        if labelled and int(labelled["id"]) in by_id:
+            return by_id[int(labelled["id"])]
+        try:
+            ref: ChatRef | None = parse_ref(raw)
+        except BadReference:
+            ref = None  # not a username or link: maybe a title
+        if ref is not None and ref.username:
+            for source in sources:
+                if (source.get("username") or "").lower() == ref.username:
+                    return source
+        elif ref is not None and ref.chat_id in by_id:
+            return by_id[ref.chat_id]
+    titled = [s for s in sources if (s.get("title") or "").casefold() == raw.casefold()]
+    if len(titled) == 1:
+        return titled[0]
+    if titled:
+        names = ", ".join(chat_label(s) for s in titled)
+        raise AmbiguousSource(f"{raw!r} is the title of {len(titled)} chats: {names}; use the id")
+    raise UnknownSource(f"{raw}: not a followed chat (see `tgparser source list`)")
 
 
 def add_sources(
@@ -55,15 +114,31 @@ def add_sources(
     Adding a known source again updates its name, options and access hashes, and never resets
     its progress; an earlier `since` reopens its backfill.
     """
-    parsed: list[tuple[str, ChatRef | None, str | None]] = []
-    for text in refs:
-        try:
-            parsed.append((text, parse_ref(text), None))
-        except TgparserError as exc:
-            parsed.append((text, None, str(exc)))
+    parsed = [_ref_to_add(storage, text) for text in refs]
     if all(ref is None for _, ref, _ in parsed):
         return [AddOutcome(text, error=error) for text, _, error in parsed]
     return asyncio.run(_add(storage, settings, parsed, comments, since))
+
+
+def _ref_to_add(storage: Storage, text: str) -> tuple[str, ChatRef | None, str | None]:
+    """A REF for Telegram to resolve. A username or link goes to Telegram as typed; an id or a
+    title that names a chat of the archive (an imported one, say) is looked up by its id."""
+    try:
+        ref: ChatRef | None = parse_ref(text)
+        error = None
+    except TgparserError as exc:
+        ref, error = None, str(exc)
+    if ref is None or ref.username is None:
+        try:
+            stored = find_source(storage, text)
+        except UnknownSource:
+            pass
+        except TgparserError as exc:  # an ambiguous title
+            return text, None, str(exc)
+        else:
+            chat_id, access_hash = stored["chat_id"], stored.get("access_hash")
+            return text, ChatRef(text, chat_id=chat_id, access_hash=access_hash), None
+    return text, ref, error
 
 
 async def _add(
@@ -156,16 +231,35 @@ def source_overview(storage: Storage) -> list[dict[str, Any]]:
     return overview
 
 
+def find_sources(storage: Storage, refs: Sequence[str]) -> list[Row]:
+    """`find_source` for each REF, all or nothing; a chat named twice comes once."""
+    found: dict[int, Row] = {}
+    for ref in refs:
+        source = find_source(storage, ref)
+        found.setdefault(source["chat_id"], source)
+    return list(found.values())
+
+
 def set_status(storage: Storage, refs: Sequence[str], status: str) -> list[Row]:
-    sources = [find_source(storage, ref) for ref in refs]  # all or nothing
+    sources = find_sources(storage, refs)  # all or nothing
     for source in sources:
         storage.update_source(source["chat_id"], status=status)
     return sources
 
 
-def remove_sources(storage: Storage, refs: Sequence[str], *, purge: bool) -> list[tuple[Row, int]]:
+def purge_preview(storage: Storage, sources: Sequence[Row]) -> list[tuple[Row, int]]:
+    """What `remove --purge` would delete: each source with its messages and the comments
+    on its posts (the count `purge_source_data` returns)."""
+    return [
+        (s, storage.count_messages(chat_id=s["chat_id"]) + storage.count_comments(s["chat_id"]))
+        for s in sources
+    ]
+
+
+def remove_sources(
+    storage: Storage, sources: Sequence[Row], *, purge: bool
+) -> list[tuple[Row, int]]:
     """Forget sources (and with `purge`, delete their posts, comments and history)."""
-    sources = [find_source(storage, ref) for ref in refs]
     removed = []
     with storage.transaction():
         for source in sources:

@@ -49,7 +49,10 @@ def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> No
 @click.option(
     "--db",
     metavar="URL",
-    help="Database: a file path, sqlite:///path or postgresql://user@host/db [env: TGPARSER_DB].",
+    help=(
+        "Database: a file path, sqlite:///path, postgresql://user@host/db, or `postgres` for "
+        "libpq's defaults [env: TGPARSER_DB]."
+    ),
 )
 @click.option(
     "--config",

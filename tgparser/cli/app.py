@@ -41,19 +41,25 @@ class App:
         self.flags.update({k: v for k, v in flags.items() if v is not None})
         self._settings = None
 
-    def storage(self, *, create: bool = True, ensure_schema: bool = True) -> Storage:
+    def storage(self, *, write: bool = False, ensure_schema: bool = True) -> Storage:
         """The archive database, opened once per process.
 
-        `ensure_schema` migrates a fresh database and refuses one that needs `db migrate`.
+        Say what the command does with it. `write=True` (ingest, import, source add, process,
+        db migrate): a missing archive is created (the SQLite file and its folder, the
+        PostgreSQL schema) and a fresh database migrated. The default, for commands that only
+        read or change what is already there (stats, search, export, source list/pause):
+        a missing archive is refused with one line (`no archive at …`) and nothing is created,
+        so a typo in --db never yields an empty archive and an empty result.
+        `ensure_schema=False` skips the schema check (`db migrate` and `db status` do their own).
         """
         if self._storage is None:
             from tgparser.storage import open_storage
 
             self._storage = open_storage(
-                self.settings.database_url, pg_schema=self.settings.pg_schema, create=create
+                self.settings.database_url, pg_schema=self.settings.pg_schema, create=write
             )
             if ensure_schema:
-                self._storage.ensure_schema()
+                self._storage.ensure_schema(create=write)
         return self._storage
 
     def close(self) -> None:

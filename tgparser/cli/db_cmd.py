@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from tgparser.cli.app import App, pass_app
+from tgparser.errors import NoArchiveError
 
 
 @click.group()
@@ -32,7 +33,7 @@ def migrate(app: App, dry_run: bool, json_flag: bool) -> None:
 
         pending, version = list(load_migrations("sqlite")), 0
     else:
-        storage = app.storage(ensure_schema=False)
+        storage = app.storage(write=True, ensure_schema=False)
         pending = storage.migrate(dry_run=dry_run)
         version = storage.schema_state().version
     names = [m.filename for m in pending]
@@ -75,7 +76,7 @@ def status(app: App, json_flag: bool) -> None:
 
     Exits non-zero when the database cannot be reached.
     """
-    info = app.storage(create=False, ensure_schema=False).status()
+    info = app.storage(ensure_schema=False).status()
     if app.wants_json(json_flag):
         app.print_json(info)
         return
@@ -206,6 +207,9 @@ def db_verify(app: App, against: str, tables: str | None, json_flag: bool) -> No
     try:
         if source.identity() == target.identity():
             raise service.CopyError("the two databases are the same database")
+        for storage, role in ((source, " to verify"), (target, " to compare with")):
+            if not storage.schema_state().applied:
+                raise NoArchiveError(storage._archive_location(), hint=role)
         checks = service.verify(source, target, chosen)
     finally:
         target.close()
@@ -228,11 +232,21 @@ def _open_pair(
     if dry_run and target_url.path is not None and not target_url.path.exists():
         # A dry run creates no file: an empty in-memory database stands in for the target.
         target_url = parse_database_url(":memory:")
-    if from_url:
-        source = open_storage(from_url, pg_schema=app.settings.pg_schema, create=False)
-    else:
-        source = app.storage(create=False, ensure_schema=False)
-    target = open_storage(target_url, pg_schema=app.settings.pg_schema, create=create_target)
+    try:
+        if from_url:
+            source = open_storage(from_url, pg_schema=app.settings.pg_schema, create=False)
+        else:
+            source = app.storage(ensure_schema=False)
+    except NoArchiveError as exc:
+        raise NoArchiveError(
+            exc.where, hint=" to copy from" if create_target else " to verify"
+        ) from None
+    try:
+        target = open_storage(target_url, pg_schema=app.settings.pg_schema, create=create_target)
+    except NoArchiveError as exc:  # only `db verify` opens the other side without creating it
+        if from_url:
+            source.close()
+        raise NoArchiveError(exc.where, hint=" to compare with") from None
     return source, target
 
 
@@ -256,7 +270,7 @@ def _render_plans(
             plan.table,
             f"{plan.source_rows:,}",
             f"{plan.target_rows:,}",
-            plan.action if dry_run else f"{plan.action}: {plan.target_rows:,} rows",
+            plan.action if dry_run else f"{plan.action}: {plan.copied_rows or 0:,} rows written",
         )
     app.stdout_console().print(table)
     if checks is not None:

@@ -34,7 +34,7 @@ def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool
     """
     from tgparser.desktop import import_desktop as run_import
 
-    storage = app.storage()
+    storage = app.storage(write=True)
     from tgparser.cli.progress import RichByteProgress, progress_display
 
     with progress_display(app, RichByteProgress) as progress:
@@ -44,6 +44,7 @@ def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool
             {
                 "file": summary.path,
                 "messages": summary.messages,
+                "skipped": summary.skipped,
                 "chats": [vars(c) for c in summary.chats],
             }
         )
@@ -53,3 +54,11 @@ def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool
             f"{chat.name or chat.chat_id} ({chat.type}, {chat.chat_id}): "
             f"{chat.messages:,} messages, {chat.inserted:,} new, {chat.updated:,} updated"
         )
+        reasons: dict[str, list[str]] = {}
+        for skipped in chat.skipped:
+            reasons.setdefault(skipped["reason"], []).append(str(skipped["id"]))
+        for reason, ids in reasons.items():
+            shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+            app.info(
+                f"  skipped {len(ids):,} message{'s' if len(ids) != 1 else ''} ({reason}): {shown}"
+            )

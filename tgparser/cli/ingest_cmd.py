@@ -72,7 +72,7 @@ def ingest(
     from tgparser.ingest import ingest as run_ingest
     from tgparser.sources import select_for_ingest
 
-    storage = app.storage()
+    storage = app.storage(write=True)
     sources, unknown = select_for_ingest(storage, refs)
     options = IngestOptions(
         refresh_window=refresh_window,

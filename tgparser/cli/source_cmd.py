@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 from tgparser.cli.app import App, pass_app
 from tgparser.cli.params import DATE
 from tgparser.cli.refs import RefsCommand
+from tgparser.errors import EXIT_USAGE, TgparserError
 
 
 @click.group()
@@ -35,7 +37,9 @@ def source_add(
     """
     from tgparser.sources import add_sources
 
-    outcomes = add_sources(app.storage(), app.settings, refs, comments=comments, since=since)
+    outcomes = add_sources(
+        app.storage(write=True), app.settings, refs, comments=comments, since=since
+    )
     failed = [o for o in outcomes if o.error]
     if app.wants_json():
         app.print_json(
@@ -131,23 +135,58 @@ def source_resume(app: App, refs: tuple[str, ...]) -> None:
 @click.option(
     "--purge", is_flag=True, help="Also delete the archived posts, comments and edit history."
 )
+@click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Do not ask before --purge deletes (needed without a terminal, e.g. in scripts).",
+)
 @pass_app
-def source_remove(app: App, refs: tuple[str, ...], purge: bool) -> None:
-    """Stop following chats; with --purge, delete what was archived from them too."""
-    from tgparser.sources import remove_sources
+def source_remove(app: App, refs: tuple[str, ...], purge: bool, yes: bool) -> None:
+    """Stop following chats; with --purge, delete what was archived from them too.
 
-    for s, deleted in remove_sources(app.storage(), refs, purge=purge):
+    --purge shows what it will delete and asks first; without a terminal it needs --yes.
+    """
+    from tgparser.sources import find_sources, purge_preview, remove_sources
+
+    storage = app.storage()
+    sources = find_sources(storage, refs)
+    if purge and not yes:
+        _confirm_purge(purge_preview(storage, sources))
+    for s, deleted in remove_sources(storage, sources, purge=purge):
         note = f", {deleted:,} messages deleted" if purge else " (archive kept)"
         app.info(f"removed {_label(s)}{note}")
 
 
+def _confirm_purge(plan: list[tuple[dict[str, Any], int]]) -> None:
+    """Ask on a terminal; refuse without one. Nothing is deleted unless the answer is yes."""
+    total = sum(count for _, count in plan)
+    what = f"{_count(total, 'message')} of {_count(len(plan), 'chat')}"
+    if not stdin_is_terminal():
+        raise TgparserError(
+            f"--purge would delete {what}: add --yes to confirm (nothing deleted)",
+            exit_code=EXIT_USAGE,
+        )
+    click.echo("--purge deletes these messages, with their comments and edit history:", err=True)
+    for source, count in plan:
+        click.echo(f"  {_label(source)}: {_count(count, 'message')}", err=True)
+    if not click.confirm(f"Delete {what} for good?", default=False, err=True):
+        raise TgparserError("nothing deleted")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer a question (tests replace this)."""
+    return sys.stdin.isatty()
+
+
 def _label(source: dict[str, Any]) -> str:
-    """@username for public chats; the title and id for the others."""
-    if source.get("username"):
-        return f"@{source['username']}"
-    if source.get("title"):
-        return f"{source['title']} ({source['chat_id']})"
-    return str(source["chat_id"])
+    from tgparser.sources import chat_label
+
+    return chat_label(source)
 
 
 def _source_json(source: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,8 @@ def open_storage(
 ) -> Storage:
     """Connect to the database a URL names. psycopg is imported only for PostgreSQL URLs.
 
-    `create=False` refuses to create a missing SQLite file (for read-only commands).
+    `create=False` (commands that only read) creates nothing: a missing SQLite file raises
+    `NoArchiveError`, and `ensure_schema(create=False)` refuses a database without an archive.
     """
     parsed = parse_database_url(url) if isinstance(url, str) else url
     if parsed.backend == "sqlite":

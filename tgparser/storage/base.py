@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from tgparser.errors import MigrationError
+from tgparser.errors import MigrationError, NoArchiveError
 from tgparser.storage import migrations as mig
 from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
 from tgparser.storage.documents import DocumentsMixin
@@ -194,20 +194,29 @@ class Storage(DocumentsMixin, ABC):
 
     def schema_state(self) -> SchemaState:
         """Applied and pending migrations. Raises `MigrationError` for a database tgparser must
-        not touch: foreign tables, a changed migration, or a newer schema."""
+        not touch: one holding tables but no tgparser archive, a changed migration, a newer
+        schema. Tables users add next to a tgparser archive are theirs and left alone."""
         # Tables first, then the record of migrations: a migration commits its tables and its
         # record together, so whatever tables we saw, their record is visible by the second
         # read, even while another process is migrating.
         tables = self.existing_tables()
         applied = self._applied_migrations()
         foreign = mig.foreign_tables(tables, applied, self.dialect)
-        if foreign:
+        if not applied and foreign:
             raise MigrationError(
                 f"{self._namespace_name()} holds tables tgparser did not create "
-                f"({', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''}); "
-                "refusing to touch it: point --db at an empty or tgparser database"
+                f"({', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''}) and no "
+                "tgparser archive; refusing to touch it: point --db at an empty or "
+                "tgparser database"
             )
         pending = mig.pending_migrations(applied, self.dialect)
+        # A user's table named like one a pending migration creates would make it fail.
+        taken = sorted({t.lower() for t in foreign} & set().union(*(m.tables for m in pending)))
+        if taken and applied:
+            raise MigrationError(
+                f"{self._namespace_name()} holds a table {taken[0]!r} that tgparser did not "
+                f"create and migration {pending[0].filename} needs that name: rename it"
+            )
         return SchemaState(applied, pending, mig.latest_version(self.dialect))
 
     def migrate(self, *, dry_run: bool = False, up_to: int | None = None) -> list[mig.Migration]:
@@ -229,14 +238,19 @@ class Storage(DocumentsMixin, ABC):
                 self._apply_migration(migration)
         return pending
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self, *, create: bool = True) -> None:
         """What every command that reads or writes archive data calls first.
 
-        A fresh database (no tgparser tables yet) is migrated automatically; a database at an
-        older version is left alone until the user runs `tgparser db migrate`, because
-        upgrading a shared server should be a decision, not a side effect of a cron job.
+        A fresh database (no tgparser tables yet) is migrated automatically when `create` (a
+        command that writes); a command that only reads refuses it (`NoArchiveError`) and
+        changes nothing. A database at an older version is left alone until the user runs
+        `tgparser db migrate`, because upgrading a shared server should be a decision, not a
+        side effect of a cron job.
         """
-        if not self.schema_state().pending:
+        state = self.schema_state()
+        if not state.applied and not create:
+            raise NoArchiveError(self._archive_location())
+        if not state.pending:
             return
         with self._migration_lock():
             state = self.schema_state()  # another process may have migrated it meanwhile
@@ -249,6 +263,10 @@ class Storage(DocumentsMixin, ABC):
                 )
             for migration in state.pending:
                 self._apply_migration(migration)
+
+    def _archive_location(self) -> str:
+        """Where the archive is, for 'no archive at …'."""
+        return self.url.masked
 
     def _namespace_name(self) -> str:
         return f"the database {self.url.masked}"
@@ -355,6 +373,7 @@ class Storage(DocumentsMixin, ABC):
         now = utcnow()
         with self.transaction():
             existing = self.get_source(source["chat_id"])
+            inserted = False
             if existing is None:
                 if source.get("type") is None:
                     raise ValueError("a new source needs a type")
@@ -362,11 +381,17 @@ class Storage(DocumentsMixin, ABC):
                 row["created_at"] = row["updated_at"] = now
                 columns = [c for c in TABLE_COLUMNS["sources"] if c in row]
                 marks = ", ".join([self.placeholder] * len(columns))
-                self._execute(
-                    f"INSERT INTO sources ({', '.join(columns)}) VALUES ({marks})",
-                    self._encode_row("sources", row, columns),
+                # Another process may add the same chat between our read and this insert:
+                # then the insert waits for it, does nothing, and ours becomes an update.
+                inserted = (
+                    self._execute(
+                        f"INSERT INTO sources ({', '.join(columns)}) VALUES ({marks}) "
+                        "ON CONFLICT (chat_id) DO NOTHING",
+                        self._encode_row("sources", row, columns),
+                    )
+                    > 0
                 )
-            else:
+            if not inserted:
                 changes = {k: v for k, v in source.items() if k != "chat_id"}
                 self.update_source(source["chat_id"], **changes)
         stored = self.get_source(source["chat_id"])

@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql as pgsql
 from psycopg.types.json import Jsonb
 
-from tgparser.errors import MigrationError, StorageError
+from tgparser.errors import MigrationError, StorageBusyError, StorageError
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import (
     MESSAGE_COLUMNS,
@@ -29,7 +28,7 @@ from tgparser.storage.base import (
     json_text,
 )
 from tgparser.storage.columns import TABLE_COLUMNS
-from tgparser.storage.urls import DatabaseURL
+from tgparser.storage.urls import DatabaseURL, pg_connect_args
 
 DEFAULT_SCHEMA = "tgparser"
 CONNECT_TIMEOUT_S = 10
@@ -44,20 +43,17 @@ def _int32(value: int) -> int:
     return folded - 2**32 if folded >= 2**31 else folded
 
 
+# Another transaction held a lock past lock_timeout, or won a conflict: try the run again.
+_TRY_LATER = (
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+
+
 def one_line(exc: BaseException) -> str:
     """psycopg/libpq messages span lines (DETAIL, HINT, tabs); a user gets them on one."""
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _without_password(text: str, url: str) -> str:
-    """libpq quotes bits of a bad URL in its errors, the password included: cut it out."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    for secret in {password, unquote(password or "")} - {None, ""}:
-        text = text.replace(secret, "***")
-    return text
 
 
 def _jsonb(value: Any) -> Jsonb:
@@ -87,19 +83,21 @@ class PostgresStorage(Storage):
                 f"bad PostgreSQL schema name {schema!r}: use lower-case letters, digits and _"
             )
         self.schema = schema
+        # The password goes to libpq as a parameter of its own, never inside the URL text that
+        # libpq quotes in its errors: no message can show any part of it.
+        conninfo, secrets = pg_connect_args(url.url)
         try:
             self.conn = psycopg.connect(
-                url.url,
+                conninfo,
                 autocommit=True,  # transactions are explicit: `with storage.transaction()`
                 connect_timeout=CONNECT_TIMEOUT_S,
                 application_name="tgparser",
+                **secrets,
             )
         except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
-            reason = _without_password(one_line(exc), url.url)
-            raise StorageError(f"bad database URL {url.masked}: {reason}") from None
+            raise StorageError(f"bad database URL {url.masked}: {one_line(exc)}") from None
         except psycopg.Error as exc:
-            reason = _without_password(one_line(exc), url.url)
-            raise StorageError(f"cannot connect to {url.masked}: {reason}") from None
+            raise StorageError(f"cannot connect to {url.masked}: {one_line(exc)}") from None
         # UTC sessions: timestamptz values come back in UTC, whatever the server's zone.
         self._execute("SET TIME ZONE 'UTC'")
         self._execute(
@@ -118,6 +116,11 @@ class PostgresStorage(Storage):
             raise self._error(exc) from exc
 
     def _error(self, exc: psycopg.Error) -> StorageError:
+        if isinstance(exc, _TRY_LATER):
+            return StorageBusyError(
+                f"the archive {self.url.masked} is locked by another writer "
+                f"({one_line(exc)}): try again later"
+            )
         if isinstance(exc, psycopg.OperationalError):
             return StorageError(f"lost the connection to {self.url.masked}: {one_line(exc)}")
         return StorageError(f"PostgreSQL error: {one_line(exc)}")
@@ -328,3 +331,6 @@ class PostgresStorage(Storage):
 
     def _namespace_name(self) -> str:
         return f"schema {self.schema!r} of {self.url.masked}"
+
+    def _archive_location(self) -> str:
+        return f"{self.url.masked} (schema {self.schema})"

@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import sqlite_utils
 
-from tgparser.errors import MigrationError, StorageError
+from tgparser.errors import MigrationError, NoArchiveError, StorageBusyError, StorageError
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import Storage, as_utc, clean_text, json_text, utcnow
 from tgparser.storage.columns import TABLE_COLUMNS
@@ -161,7 +162,9 @@ class SQLiteStorage(Storage):
                 f"SELECT version, name, checksum, applied_at FROM {mig.MIGRATIONS_TABLE} "
                 "ORDER BY version"
             ).fetchall()
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
+            if _busy(exc):
+                raise _storage_error(exc, self.path) from None
             raise MigrationError(
                 f"{self.path} has a {mig.MIGRATIONS_TABLE} table that tgparser did not create; "
                 "refusing to touch it"
@@ -212,6 +215,9 @@ class SQLiteStorage(Storage):
     def _namespace_name(self) -> str:
         return f"the SQLite file {self.path}"
 
+    def _archive_location(self) -> str:
+        return str(self.path)
+
 
 def split_statements(script: str) -> list[str]:
     """The statements of an SQL script, so they can run inside our own transaction
@@ -233,47 +239,62 @@ def split_statements(script: str) -> list[str]:
 
 
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """Open the archive file; `create=False` (commands that only read) creates nothing: not
+    the file, not its folder, not even a change to an empty file."""
     if not create and not path.exists():
-        raise StorageError(f"no database at {path} (run `tgparser db migrate` to create it)")
+        raise NoArchiveError(str(path))
     if path.is_dir():
         raise StorageError(f"{path} is a directory, not an SQLite database file")
-    try:
-        # A new folder for an archive is private to its owner (0700), like the session's.
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise StorageError(
-            f"cannot create {path}: a part of {path.parent} is not a folder"
-        ) from None
-    except OSError as exc:
-        raise StorageError(
-            f"cannot create the database folder {path.parent}: {exc.strerror}"
-        ) from None
+    if create:
+        try:
+            # A new folder for an archive is private to its owner (0700), like the session's.
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StorageError(
+                f"cannot create {path}: a part of {path.parent} is not a folder"
+            ) from None
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the database folder {path.parent}: {exc.strerror}"
+            ) from None
     try:
         # isolation_level=None: no implicit transactions; `transaction()` says where they are.
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # mode=rw opens an existing file only (a reader racing a deleted file creates none).
+        target: str | Path = path if create else f"file:{quote(str(path))}?mode=rw"
+        conn = sqlite3.connect(
+            target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=not create
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         # Reading the schema is the first thing that fails on a file that is not SQLite.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         new_file = conn.execute("PRAGMA page_count").fetchone()[0] == 0
-        if new_file:
+        if new_file and create:
             # Messages are 1-4 KB each (text plus raw JSON), which 16 KiB pages hold with less
             # overflow: ingest writes about 25% faster than with 4 KiB.
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        ours = (
-            new_file
-            or conn.execute(
+        ours = (new_file and create) or (
+            conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                 (mig.MIGRATIONS_TABLE,),
             ).fetchone()
+            is not None
         )
         # Switching to WAL changes the file: never do it to a file tgparser may refuse.
         if ours and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints
     except sqlite3.DatabaseError as exc:
+        if not create and "unable to open" in str(exc) and not path.exists():
+            raise NoArchiveError(str(path)) from None
         raise _storage_error(exc, path) from None
     return conn
+
+
+def _busy(exc: sqlite3.DatabaseError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection held the lock past the busy timeout."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in str(exc)
 
 
 def _switch_to_wal(conn: sqlite3.Connection) -> None:
@@ -292,6 +313,11 @@ def _switch_to_wal(conn: sqlite3.Connection) -> None:
 
 def _storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError:
     message = str(exc)
+    if _busy(exc):
+        return StorageBusyError(
+            f"the archive {path} is locked by another writer (waited "
+            f"{BUSY_TIMEOUT_MS / 1000:g} s): try again later"
+        )
     if "file is not a database" in message:
         return StorageError(f"{path} is not an SQLite database")
     if "unable to open database file" in message:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,10 @@ DEFAULT_FLOOD_SLEEP = 300  # seconds Telethon may sleep through a FloodWait by i
 
 class NotLoggedIn(TgparserError):
     """No usable Telegram session."""
+
+
+class BadSession(NotLoggedIn):
+    """The session string (setting, environment or file) is not a Telethon string session."""
 
 
 def session_file() -> Path:
@@ -77,8 +83,12 @@ def make_client(
     from telethon.sessions import StringSession
 
     api_id, api_hash = api_credentials(settings)
+    try:
+        string_session = StringSession(session or "")
+    except (ValueError, struct.error):  # binascii.Error is a ValueError
+        raise BadSession(_bad_session_message(settings, session or "")) from None
     return TelegramClient(
-        StringSession(session or ""),
+        string_session,
         api_id,
         api_hash,
         flood_sleep_threshold=flood_sleep,
@@ -88,12 +98,63 @@ def make_client(
     )
 
 
+def _bad_session_message(settings: Settings, session: str) -> str:
+    if settings.session and session == settings.session:
+        origin = settings.origins.get("session")
+        where = "TGPARSER_SESSION" if origin == "env" else "the `session` setting"
+        return (
+            f"{where} is not a valid Telegram session string: set it to what "
+            "`tgparser login --print-session` printed, or remove it and run `tgparser login`"
+        )
+    return (
+        f"the session file {session_file()} is damaged (not a Telegram session string): "
+        "run `tgparser login` again"
+    )
+
+
+def unreachable(client: Any, exc: BaseException) -> TgparserError:
+    """ "cannot reach Telegram" in words a user can act on: which address, and why."""
+    session = getattr(client, "session", None)
+    where = ""
+    if session is not None and session.server_address:
+        where = f" at {session.server_address}:{session.port} (data center {session.dc_id})"
+    return TgparserError(
+        f"cannot reach Telegram{where}: {_network_reason(exc)}; this is a network problem "
+        "(check the internet connection, firewall or proxy)"
+    )
+
+
+def _network_reason(exc: BaseException) -> str:
+    import asyncio
+    import socket
+
+    if isinstance(exc, asyncio.IncompleteReadError):
+        # Telethon reads the first bytes of an answer as a packet length: an absurd length is
+        # another protocol answering (b"HTTP" read as a number is 1347703880).
+        if exc.expected is not None and exc.expected > 1 << 24:
+            return (
+                "something that is not Telegram answered (an HTTP proxy, firewall or captive "
+                "portal in the way?)"
+            )
+        return "the connection was closed before Telegram answered"
+    if isinstance(exc, socket.gaierror):
+        return f"the address cannot be looked up ({exc.strerror or exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, TimeoutError):
+        return "no answer (timed out)"
+    match = re.search(r"failed (\d+) time", str(exc))
+    if isinstance(exc, ConnectionError) and match:  # Telethon gave up after its retries
+        return f"no connection after {match.group(1)} attempts"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 async def connect_authorized(client: TelegramClient) -> TelegramClient:
     """Connect and make sure the session is logged in."""
     try:
         await client.connect()
     except (OSError, EOFError) as exc:  # EOFError: asyncio.IncompleteReadError
-        raise TgparserError(f"cannot reach Telegram: {exc}") from None
+        raise unreachable(client, exc) from None
     if not await client.is_user_authorized():
         raise NotLoggedIn("not logged in to Telegram: run `tgparser login` first")
     return client

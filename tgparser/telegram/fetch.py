@@ -127,6 +127,11 @@ async def _entity(client: Any, ref: ChatRef) -> Any:
             return await client.get_entity(ref.username)
         except ValueError:  # Telethon's word for "username not occupied"
             raise BadReference(f"{ref.text}: no chat has this username") from None
+    if ref.access_hash is not None:  # stored in the archive: ask for this very peer
+        try:
+            return await client.get_entity(input_peer(ref.chat_id, ref.access_hash))
+        except ValueError:
+            pass
     try:
         return await client.get_entity(ref.chat_id)
     except ValueError:

@@ -67,6 +67,8 @@ async def _login(settings: Settings, prompts: Prompts, password: str | None) -> 
     from telethon import errors
 
     existing = tg.stored_session(settings)
+    if existing and not settings.session and not _usable(settings, existing):
+        existing = None  # a damaged session file: log in afresh, which replaces it
     if existing:
         client = tg.make_client(settings, existing)
         async with _connected(client):
@@ -87,6 +89,14 @@ async def _login(settings: Settings, prompts: Prompts, password: str | None) -> 
         except errors.RPCError as exc:
             raise _explain(exc) from None
         return await _finish(client)
+
+
+def _usable(settings: Settings, session: str) -> bool:
+    try:
+        tg.make_client(settings, session)
+    except tg.BadSession:
+        return False
+    return True
 
 
 def send_code(settings: Settings, phone: str) -> None:
@@ -180,7 +190,7 @@ def logout(settings: Settings) -> bool:
 
     async def run() -> bool:
         session = tg.stored_session(settings)
-        if session:
+        if session and _usable(settings, session):
             client = tg.make_client(settings, session)
             async with _connected(client):
                 if await client.is_user_authorized():
@@ -203,7 +213,7 @@ class _connected:
         try:
             await self.client.connect()
         except (OSError, EOFError) as exc:  # EOFError: asyncio.IncompleteReadError
-            raise TgparserError(f"cannot reach Telegram: {exc}") from None
+            raise tg.unreachable(self.client, exc) from None
         return self.client
 
     async def __aexit__(self, *exc: object) -> None:

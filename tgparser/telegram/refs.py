@@ -28,6 +28,7 @@ class ChatRef:
     username: str | None = None
     chat_id: int | None = None  # marked: -100… channels/supergroups, -N basic groups
     post_id: int | None = None  # when the REF was a link to a post
+    access_hash: int | None = None  # known from the archive: no lookup needed
 
     @property
     def label(self) -> str:
