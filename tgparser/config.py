@@ -62,6 +62,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_id", int, None, "Telegram API id (my.telegram.org)"),
     Setting("api_hash", str, None, "Telegram API hash", secret=True),
     Setting("session", str, None, "Telethon string session (instead of a session file)", True),
+    Setting("llm_url", str, None, "OpenAI-compatible API base URL for `process --processor llm`"),
+    Setting("llm_model", str, None, "model name for `process --processor llm`"),
+    Setting("llm_api_key", str, None, "API key of the LLM server (else OPENAI_API_KEY)", True),
+    Setting("llm_prices", str, None, "USD per 1M tokens in/out: model=IN/OUT;model2=IN/OUT"),
+    Setting("llm_batch", int, 8, "short messages per LLM request (1: one message a request)"),
+    Setting("llm_timeout", int, 60, "seconds to wait for one LLM reply"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

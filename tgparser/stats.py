@@ -12,6 +12,7 @@ def archive_stats(storage: Storage) -> list[dict[str, Any]]:
     """Per source: posts (or messages), comments, first and last message date, the last
     successful run, the last error, and the share of Telegram's own count archived."""
     out = []
+    documents = storage.document_stats()
     for item in storage.source_stats():
         source = item["source"]
         telegram_count = source.get("telegram_count")
@@ -34,6 +35,10 @@ def archive_stats(storage: Storage) -> list[dict[str, Any]]:
                 "archived_share": round(item["messages"] / telegram_count, 4)
                 if telegram_count
                 else None,
+                # Knowledge documents (`tgparser process`): posts and their comments.
+                "documents": documents.get(
+                    source["chat_id"], {"processed": 0, "pending": 0, "failed": 0, "ads": 0}
+                ),
             }
         )
     return out

@@ -90,10 +90,12 @@ def _register() -> None:
     from tgparser.cli import (
         config_cmd,
         db_cmd,
+        documents_cmd,
         export_cmd,
         import_cmd,
         ingest_cmd,
         kb_cmd,
+        process_cmd,
         source_cmd,
         telegram_cmd,
     )
@@ -104,6 +106,7 @@ def _register() -> None:
         telegram_cmd.logout,
         source_cmd.source,
         ingest_cmd.ingest,
+        process_cmd.process,
         import_cmd.import_group,
         export_cmd.export,
         export_cmd.search,
@@ -112,6 +115,7 @@ def _register() -> None:
         config_cmd.config,
     ):
         main.add_command(command)
+    export_cmd.export.add_command(documents_cmd.export_documents)
     export_cmd.export.add_command(kb_cmd.kb)
 
 

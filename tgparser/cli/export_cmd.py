@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -158,6 +159,7 @@ def open_output(output: str) -> Iterator[TextIO]:
     type=click.Choice(["ndjson", "csv", "json"]),
     help="The results as NDJSON, CSV or JSON on stdout.",
 )
+@click.option("--no-ads", is_flag=True, help="Leave out ads (as `tgparser process` flagged them).")
 @pass_app
 def search(
     app: App,
@@ -169,6 +171,7 @@ def search(
     limit: int,
     json_flag: bool,
     fmt: str | None,
+    no_ads: bool,
 ) -> None:
     """Full-text search: words, "phrases", OR, -excluded, prefix*.
 
@@ -183,6 +186,7 @@ def search(
     filters = out_service.build_filter(
         storage, sources=sources, kinds=kinds, since=since, until=until
     )
+    filters = dataclasses.replace(filters, no_ads=no_ads)
     hits = run_search(storage, " ".join(query), filters, limit=limit)
     if app.wants_json(json_flag) and fmt is None:
         fmt = "json"
@@ -232,6 +236,7 @@ def stats(app: App, json_flag: bool) -> None:
         "first",
         "last",
         "archived",
+        "documents",
         "last success",
         "last error",
     ):
@@ -251,7 +256,14 @@ def stats(app: App, json_flag: bool) -> None:
             (row["first_date"] or "—")[:10],
             (row["last_date"] or "—")[:10],
             share,
+            _documents_cell(row["documents"]),
             (row["last_success_at"] or "never")[:16].replace("T", " "),
             row["last_error"] or "",
         )
     app.stdout_console().print(table)
+
+
+def _documents_cell(counts: dict[str, int]) -> str:
+    """Processed documents, with what is pending, failed and flagged as ads when any."""
+    extra = [f"{counts[k]:,} {k}" for k in ("pending", "failed", "ads") if counts[k]]
+    return f"{counts['processed']:,}" + (f" ({', '.join(extra)})" if extra else "")

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from tgparser.errors import MigrationError, NoArchiveError
 from tgparser.storage import migrations as mig
 from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
-from tgparser.storage.documents import DocumentsMixin
+from tgparser.storage.documents import DocumentsMixin, not_an_ad_sql
 from tgparser.storage.urls import DatabaseURL
 
 Row = dict[str, Any]
@@ -100,6 +100,7 @@ class MessageFilter:
     until: datetime | None = None
     has_media: bool = False
     min_views: int | None = None
+    no_ads: bool = False  # leave out messages whose current document is an ad
 
 
 @dataclass
@@ -622,6 +623,8 @@ class Storage(DocumentsMixin, ABC):
         if f.min_views is not None:
             clauses.append(f"{a}.views >= {p}")
             params.append(f.min_views)
+        if f.no_ads:
+            clauses.append(not_an_ad_sql(a))
         return clauses, params
 
     def iter_export(

@@ -297,6 +297,25 @@ class DocumentsMixin(_Base):
     def _encode_timestamp(self, value: datetime) -> Any:
         return self._encode("timestamp", value)
 
+    def message_texts(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], tuple]:
+        """(text, entities) of stored messages by (chat_id, message_id)."""
+        p = self.placeholder
+        by_chat: dict[int, list[int]] = {}
+        for chat_id, message_id in keys:
+            by_chat.setdefault(chat_id, []).append(message_id)
+        found: dict[tuple[int, int], tuple] = {}
+        for chat_id, ids in by_chat.items():
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                rows = self._query(
+                    f"SELECT message_id, text, entities FROM messages WHERE chat_id = {p} "
+                    f"AND message_id IN ({', '.join([p] * len(chunk))})",
+                    [chat_id, *chunk],
+                )
+                for message_id, text, entities in rows:
+                    found[(chat_id, message_id)] = (text, self._decode("json", entities))
+        return found
+
     # -- failures ---------------------------------------------------------------------------------
 
     def record_failures(self, rows: Sequence[Row]) -> None:
@@ -571,3 +590,11 @@ def _utcnow() -> datetime:
     from tgparser.storage.base import utcnow
 
     return utcnow()
+
+
+def not_an_ad_sql(m: str = "m") -> str:
+    """SQL condition: message `m` has no current document flagged as an ad."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM documents d WHERE d.chat_id = {m}.chat_id AND "
+        f"d.message_id = {m}.message_id AND d.is_ad AND {current_document_sql('d', m)})"
+    )

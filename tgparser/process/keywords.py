@@ -1,0 +1,119 @@
+"""Offline key terms and summary.
+
+Keywords: words of three letters or more that are not stop words of the message's language
+(or of Russian, Ukrainian and English, which tech posts mix), grouped by a crude stem (so
+«базы», «базе», «база» count as one), scored by frequency, with a bonus for words in the first
+sentence and for Latin-script terms in other scripts (product names: PostgreSQL, Kafka); the
+most frequent surface form is shown. Best first, at most MAX_KEYWORDS.
+
+Summary: the lead — whole sentences from the start of the text while they fit in
+SUMMARY_CHARS characters; a first sentence that is longer is cut at a word and ends with «…».
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from tgparser.process.stopwords import STOPWORDS
+
+MAX_KEYWORDS = 10
+SUMMARY_CHARS = 280
+
+_NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
+_WORD = re.compile(r"[^\W\d_][\w\-]+[^\W_]")  # three characters or more
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
+_ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
+_LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
+KEYWORD_CHARS = 3000  # of a long text, the start is read
+
+
+def keywords(text: str, language: str, limit: int = MAX_KEYWORDS) -> list[str]:
+    if not text:
+        return []
+    text = text[:KEYWORD_CHARS]
+    if "://" in text or "www." in text or "@" in text or "#" in text:
+        text = _NOT_WORDS.sub(" ", text)
+    lower = text.lower()
+    tokens = _WORD.findall(lower)
+    if not tokens:
+        return []
+    counts = Counter(tokens)  # counted in C
+    stop = _ALWAYS_STOP | STOPWORDS.get(language, frozenset())
+    # Distinct words in order of first use; the most frequent first, earlier ones on ties
+    # (sorted is stable), so the lead wins among words said once. Only the best few are
+    # grouped by stem and scored in Python.
+    order = [w for w in dict.fromkeys(tokens) if w not in stop]
+    top = sorted(order, key=counts.__getitem__, reverse=True)[: limit * 3]
+    rank = {w: i for i, w in enumerate(top)}
+    latin_bonus = language not in _LATIN_TEXT
+    scores: dict[str, float] = {}
+    first: dict[str, int] = {}
+    best: dict[str, tuple[int, str]] = {}
+    for word in top:
+        count = counts[word]
+        if word.isascii():
+            key = word[:-1] if len(word) > 4 and word[-1] == "s" and word[-2] != "s" else word
+            score = count * 1.5 if latin_bonus else count
+        else:
+            key = word[: max(4, len(word) - 2)] if len(word) > 5 else word
+            score = count
+        scores[key] = scores.get(key, 0) + score
+        first.setdefault(key, rank[word])
+        if count > best.get(key, (0, ""))[0]:
+            best[key] = (count, word)
+    ranked = sorted(scores, key=lambda k: (-scores[k], first[k]))[:limit]
+    shown = [best[k][1] for k in ranked]
+    # Product names keep their spelling: PostgreSQL, VACUUM, iPhone.
+    if len(lower) == len(text):
+        for n, word in enumerate(shown):
+            at = lower.find(word)
+            written = text[at : at + len(word)] if at >= 0 else word
+            if written[1:] != word[1:]:
+                shown[n] = written
+    return shown
+
+
+def _lead_end(text: str) -> int:
+    """Where the first sentence ends (the first . ! ? … before a space, or a line end)."""
+    end = len(text)
+    for mark in (". ", "! ", "? ", "… ", "\n"):
+        at = text.find(mark, 0, end)
+        if at >= 0:
+            end = at
+    return end
+
+
+def _stem(word: str) -> str:
+    if word.isascii():
+        return (
+            word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
+        )
+    return word[: max(4, len(word) - 2)] if len(word) > 5 else word
+
+
+def summary(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """The lead of the text, cut at a sentence boundary, at most `limit` characters."""
+    if len(text) <= limit and "\n" not in text:
+        return text
+    window = text[: limit + 2]  # sentence ends past this cannot matter
+    out = ""
+    position = 0
+    for end in _SENTENCE_END.finditer(window):
+        sentence = window[position : end.start()].strip()
+        position = end.end()
+        if not sentence:
+            continue
+        candidate = f"{out} {sentence}" if out else sentence
+        if len(candidate) > limit:
+            break
+        out = candidate
+    else:
+        rest = window[position:].strip()
+        candidate = f"{out} {rest}".strip() if out else rest
+        if len(text) <= len(window) and len(candidate) <= limit:
+            out = candidate
+    if out:
+        return out
+    cut = window[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:—-")
+    return f"{cut}…"
