@@ -82,8 +82,11 @@ def build_filter(
     until: datetime | None = None,
     has_media: bool = False,
     min_views: int | None = None,
+    topic: str | None = None,
 ) -> MessageFilter:
     """A storage filter from command-line values; REFs must name followed chats."""
+    if topic is not None and storage.get_topic(topic) is None:
+        raise TgparserError(f"{topic}: no such topic (see `tgparser topics list`)")
     from tgparser.sources import find_source
 
     chat_ids = tuple(dict.fromkeys(find_source(storage, ref)["chat_id"] for ref in sources))
@@ -96,6 +99,7 @@ def build_filter(
         until=until,
         has_media=has_media,
         min_views=min_views,
+        topic=topic,
     )
 
 

@@ -98,6 +98,7 @@ def _register() -> None:
         process_cmd,
         source_cmd,
         telegram_cmd,
+        topics_cmd,
     )
 
     for command in (
@@ -111,6 +112,7 @@ def _register() -> None:
         export_cmd.export,
         export_cmd.search,
         export_cmd.stats,
+        topics_cmd.topics,
         db_cmd.db,
         config_cmd.config,
     ):

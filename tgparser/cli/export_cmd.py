@@ -25,7 +25,7 @@ KINDS = click.Choice(["post", "comment", "message", "service"])
 
 
 def filter_options(func: Any) -> Any:
-    """--source/--since/--until/--kind, shared by export and search."""
+    """--source/--since/--until/--kind/--topic, shared by export and search."""
     options = [
         click.option(
             "--source",
@@ -47,6 +47,7 @@ def filter_options(func: Any) -> Any:
             multiple=True,
             help="Only this kind of message; repeatable.",
         ),
+        click.option("--topic", metavar="ID", help="Only the messages of this topic."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -88,6 +89,7 @@ def export_messages(
     since: datetime | None,
     until: datetime | None,
     kinds: tuple[str, ...],
+    topic: str | None,
     with_comments: bool,
     has_media: bool,
     min_views: int | None,
@@ -109,6 +111,7 @@ def export_messages(
         until=until,
         has_media=has_media,
         min_views=min_views,
+        topic=topic,
     )
     with open_output(output) as out:
         count = service.export_messages(
@@ -168,6 +171,7 @@ def search(
     since: datetime | None,
     until: datetime | None,
     kinds: tuple[str, ...],
+    topic: str | None,
     limit: int,
     json_flag: bool,
     fmt: str | None,
@@ -184,7 +188,7 @@ def search(
 
     storage = app.storage()
     filters = out_service.build_filter(
-        storage, sources=sources, kinds=kinds, since=since, until=until
+        storage, sources=sources, kinds=kinds, since=since, until=until, topic=topic
     )
     filters = dataclasses.replace(filters, no_ads=no_ads)
     hits = run_search(storage, " ".join(query), filters, limit=limit)

@@ -3,6 +3,8 @@ coordinates and link, in the export formats of tgparser.export (see docs/process
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from tgparser.export import iso_utc, message_url, write_records
@@ -39,6 +41,7 @@ DOCUMENT_FIELDS: tuple[str, ...] = (
     "tokens_in",
     "tokens_out",
     "cost",
+    "topic_ids",
 )
 
 
@@ -93,4 +96,16 @@ def export_documents(
 ) -> int:
     """Write the current documents of the selected messages; return how many."""
     rows = storage.iter_current_documents(filters, no_ads=no_ads, no_noise=no_noise)
-    return write_records((document_record(r) for r in rows), out, fmt, DOCUMENT_FIELDS)
+    records = (document_record(r) for r in rows)
+    return write_records(_with_topic_ids(storage, records), out, fmt, DOCUMENT_FIELDS)
+
+
+def _with_topic_ids(
+    storage: Storage, records: Iterator[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """Each record with `topic_ids`: the active topics its message belongs to (`topics`)."""
+    for batch in iter(lambda: list(itertools.islice(records, 400)), []):
+        topics = storage.topics_of_messages((r["chat_id"], r["message_id"]) for r in batch)
+        for record in batch:
+            record["topic_ids"] = topics.get((record["chat_id"], record["message_id"]), [])
+            yield record

@@ -27,6 +27,7 @@ from tgparser.errors import MigrationError, NoArchiveError
 from tgparser.storage import migrations as mig
 from tgparser.storage.columns import MESSAGE_KINDS, SOURCE_TYPES, TABLE_COLUMNS, ColumnType
 from tgparser.storage.documents import DocumentsMixin, not_an_ad_sql
+from tgparser.storage.topics import TopicsMixin
 from tgparser.storage.urls import DatabaseURL
 
 Row = dict[str, Any]
@@ -101,6 +102,7 @@ class MessageFilter:
     has_media: bool = False
     min_views: int | None = None
     no_ads: bool = False  # leave out messages whose current document is an ad
+    topic: str | None = None  # only the messages of this topic's bundle (`topics`)
 
 
 @dataclass
@@ -114,7 +116,7 @@ class SchemaState:
         return max((a.version for a in self.applied), default=0)
 
 
-class Storage(DocumentsMixin, ABC):
+class Storage(DocumentsMixin, TopicsMixin, ABC):
     """Base of both adapters. Use as a context manager, or call `close()`."""
 
     dialect: str  # 'sqlite' | 'postgresql': also the folder name of its migration files
@@ -623,6 +625,12 @@ class Storage(DocumentsMixin, ABC):
         if f.min_views is not None:
             clauses.append(f"{a}.views >= {p}")
             params.append(f.min_views)
+        if f.topic is not None:
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM topic_members tm WHERE tm.topic_id = {p} "
+                f"AND tm.chat_id = {a}.chat_id AND tm.message_id = {a}.message_id)"
+            )
+            params.append(f.topic)
         if f.no_ads:
             clauses.append(not_an_ad_sql(a))
         return clauses, params

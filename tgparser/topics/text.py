@@ -42,6 +42,8 @@ says said say new one two after amid over per via vs its it's will also who
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
 _TRANSLIT = str.maketrans(
     {
         "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "ё": "e",
@@ -76,8 +78,7 @@ def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
     last_end = 0
     for match in _WORD.finditer(text):
         word = match.group()
-        gap = text[last_end : match.start()]
-        sentence_start = last_end == 0 or any(c in gap for c in ".!?\n")
+        sentence_start = last_end == 0 or _SENTENCE_END.search(text, last_end, match.start())
         last_end = match.end()
         lower = word.lower()
         if lower in STOP_WORDS or (len(lower) < 2 and not lower[0].isdigit()):
@@ -101,3 +102,24 @@ def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
             entities.add(term)
         out.append(term)
     return out, entities
+
+
+def words_and_terms(text: str, stem: int = 6) -> list[tuple[str, str]]:
+    """(word as written, its term) for each counted word of a text — to show people the words
+    behind a topic's terms."""
+    cache = _term_cache.setdefault(stem, {})
+    out = []
+    for match in _WORD.finditer(text):
+        word = match.group()
+        lower = word.lower()
+        if lower in STOP_WORDS or (len(lower) < 2 and not lower[0].isdigit()):
+            continue
+        if lower[0].isdigit():
+            out.append((word, lower.replace(",", ".")))
+            continue
+        term = cache.get(lower)
+        if term is None:
+            term = transliterate(lower)[:stem] if stem else transliterate(lower)
+        if term:
+            out.append((word, term))
+    return out

@@ -1,0 +1,146 @@
+"""Benchmark of `tgparser topics`: quality against labelled stories, and speed.
+
+    .venv/bin/python -m tests.bench.bench_topics quality [--file FILE] [--halves] [--link-min X]
+    .venv/bin/python -m tests.bench.bench_topics speed [--docs 100000] [--new 1000]
+
+quality: clusters a plain list of (text, label) pairs with the builtin clustering core
+(`tgparser.topics.cluster.cluster_texts`, default parameters, never told the number of
+topics) and prints pairwise precision/recall/F1, NMI, the number of clusters and the share of
+singletons. FILE is a TSV (`label<TAB>text` per line), JSON Lines (`{"text":…, "label":…}`)
+or the fixture format (`label|lang|text`); default: tests/fixtures/topics_stories.txt, also
+scored per language and per half (stories split alternately: the half the parameters were
+tuned on, and the other).
+
+speed: generates N synthetic posts with builtin documents (tests/bench/topics_corpus.py) in a
+SQLite archive, times `tgparser topics build` from scratch in a child process (wall, CPU and
+peak RSS), then adds `--new` posts and times the incremental run.
+Targets: 100,000 documents from scratch ≤ 60 s and ≤ 500 MB; +1,000 documents ≤ 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from tests.bench.measure import run_measured
+from tests.bench.topics_corpus import synthetic_posts
+from tests.topics_helpers import FIXTURE, add_posts
+from tgparser.topics.cluster import Params, cluster_texts
+from tgparser.topics.quality import score
+
+
+def read_pairs(path: Path) -> list[tuple[str, str, str]]:
+    """(text, label, language) triples from a TSV, JSONL or fixture file."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.lstrip().startswith("{"):
+            item = json.loads(line)
+            out.append((item["text"], str(item["label"]), item.get("lang", "")))
+        elif "\t" in line:
+            label, text = line.split("\t", 1)
+            out.append((text, label, ""))
+        else:
+            label, lang, text = line.split("|", 2)
+            out.append((text.strip(), label, lang))
+    return out
+
+
+def _line(name: str, texts: list[str], labels: list[str], params: Params) -> None:
+    start = time.process_time()
+    s = score(cluster_texts(texts, params), labels)
+    took = time.process_time() - start
+    print(
+        f"{name:<22} n={len(texts):>6}  stories={len(set(labels)):>5}  P={s['precision']:.3f} "
+        f"R={s['recall']:.3f} F1={s['f1']:.3f} NMI={s['nmi']:.3f} clusters={s['clusters']:>5} "
+        f"singletons={s['singleton_share']:.1%}  cpu={took:.2f}s"
+    )
+
+
+def quality(args: argparse.Namespace) -> None:
+    params = Params(**({"link_min": args.link_min} if args.link_min else {}))
+    pairs = read_pairs(Path(args.file))
+    texts, labels = [p[0] for p in pairs], [p[1] for p in pairs]
+    _line("all", texts, labels, params)
+    if args.file != str(FIXTURE) and not args.halves:
+        return
+    stories = sorted(set(labels))
+    half = {s: i % 2 for i, s in enumerate(stories)}
+    for h, name in ((0, "half A (tuned on)"), (1, "half B (held out)")):
+        chosen = [p for p in pairs if half[p[1]] == h]
+        _line(name, [p[0] for p in chosen], [p[1] for p in chosen], params)
+    by_lang: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for p in pairs:
+        if p[2]:
+            by_lang[p[2]].append(p)
+    for lang, chosen in sorted(by_lang.items()):
+        _line(f"only {lang}", [p[0] for p in chosen], [p[1] for p in chosen], params)
+
+
+def _fill(url: str, start: int, texts: list[str]) -> None:
+    from tgparser.storage import open_storage
+
+    with open_storage(url) as storage:
+        storage.migrate()
+        for offset in range(0, len(texts), 5000):
+            chunk = texts[offset : offset + 5000]
+            add_posts(storage, [(start + offset + i + 1, t) for i, t in enumerate(chunk)])
+
+
+def _timed(url: str, label: str) -> None:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, rss = run_measured(
+        [sys.executable, "-m", "tgparser", "--db", url, "-q", "topics", "build", "--json"]
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"{label}: wall {wall:.1f} s, cpu {cpu:.1f} s, peak RSS {rss:.0f} MB", flush=True)
+
+
+def speed(args: argparse.Namespace) -> None:
+    texts, _ = synthetic_posts(args.docs + args.new)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        url = f"sqlite:///{path}"
+        kept = Path(args.keep) if args.keep else None
+        if kept is not None and kept.exists():
+            shutil.copyfile(kept, path)  # the generated archive of an earlier run
+        else:
+            start = time.perf_counter()
+            _fill(url, 0, texts[: args.docs])
+            took = time.perf_counter() - start
+            print(f"generated {args.docs:,} posts + documents in {took:.0f} s", flush=True)
+            if kept is not None:
+                shutil.copyfile(path, kept)
+        _timed(url, f"topics build from scratch, {args.docs:,} documents")
+        _timed(url, "topics build again, nothing new")
+        _fill(url, args.docs, texts[args.docs :])
+        _timed(url, f"topics build, +{args.new:,} new documents")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("quality")
+    q.add_argument("--file", default=str(FIXTURE))
+    q.add_argument("--halves", action="store_true")
+    q.add_argument("--link-min", type=float)
+    s = sub.add_parser("speed")
+    s.add_argument("--docs", type=int, default=100_000)
+    s.add_argument("--new", type=int, default=1_000)
+    s.add_argument("--keep", metavar="FILE", help="Keep the generated archive here; reuse it.")
+    args = parser.parse_args()
+    quality(args) if args.command == "quality" else speed(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,964 @@
+"""`topics build`: documents in, topics and their ranked members out — incrementally, with ids
+that never change.
+
+One build of a *space* (one chat, or every followed source with `--all-sources`):
+
+1. Read the current documents of the space's posts (no text yet); ads and noise never take
+   part; duplicates are kept aside and attached to their original's topic at the end.
+2. Posts that are in no topic yet are the *open* ones. Without `--rebuild`, and when the space
+   was built before, each open post is first assigned to an existing topic when its cosine to
+   the topic's centroid is ≥ `assign_min` with a margin over the runner-up; the rest (the
+   leftovers) are clustered among themselves (`cluster.cluster_matrix`) into new topics.
+3. A first build, or `--rebuild`, clusters every post; each new cluster takes the id of the old
+   topic its members overlap most (Jaccard ≥ 0.5), so ids survive a rebuild too. Old topics
+   no new cluster took are recorded as merged (into the topic most of their posts went to) or
+   retired; a cluster that took part of an old topic records it as `split_from`.
+4. A new topic's id is its anchor post: '<chat_id>:<message_id>' ('all:…' in the all-sources
+   space); an id is never reused or renumbered.
+5. Members are ranked by cosine to the centroid (the three most central are anchors);
+   on-topic comments under member posts and duplicates of member posts join as supporting
+   items, each with a justification a person can check. Known topics (`topics add`) take the
+   posts that fit them before discovery sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tgparser.errors import TgparserError
+from tgparser.storage import Storage
+from tgparser.storage.base import Row, utcnow
+from tgparser.topics import require_numeric
+from tgparser.topics.cluster import Params
+from tgparser.topics.text import tokens, words_and_terms
+
+BUILDER_VERSION = "builtin-1"
+Key = tuple[int, int]
+Progress = Callable[[str, int, int], None]
+
+ASSIGN_MARGIN = 0.05  # best topic must beat the runner-up by this much
+COMMENT_MIN = 0.08  # a comment's cosine to its topic to count as on topic
+KNOWN_MIN = 0.15  # a post's cosine to a known topic to be assigned to it
+SINGLETON_MIN_TERMS = 12  # a lone post with at least this many terms stands as a topic
+CENTROID_TERMS = 100  # terms kept of each stored centroid
+ANCHORS = 3
+RELATED_MIN = 0.15  # centroid cosine to list another topic as related
+REBUILD_JACCARD = 0.5
+
+
+class TopicsError(TgparserError):
+    """A topics command cannot do what it was asked."""
+
+
+@dataclass
+class Post:
+    key: Key
+    kind: str
+    date: datetime
+    processor: str
+    parent: Key | None = None
+    duplicate_of: Key | None = None
+
+
+@dataclass
+class SpaceReport:
+    space: str
+    posts: int = 0
+    assigned: int = 0
+    new_topics: int = 0
+    grown_topics: int = 0
+    merged: int = 0
+    retired: int = 0
+    known_assigned: int = 0
+    topics: int = 0
+    rebuilt: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Topic:
+    id: str
+    row: Row
+    members: set[Key] = field(default_factory=set)
+    centroid: dict[str, float] = field(default_factory=dict)
+    changed: bool = False
+
+
+def space_name(chat_ids: Sequence[int], all_sources: bool) -> str:
+    return "all" if all_sources else f"chat:{chat_ids[0]}"
+
+
+def build(
+    storage: Storage,
+    chat_ids: Sequence[int],
+    *,
+    all_sources: bool = False,
+    since: datetime | None = None,
+    rebuild: bool = False,
+    params: Params | None = None,
+    progress: Progress | None = None,
+) -> list[SpaceReport]:
+    """Build the topic spaces of these chats (one per chat, or one across all)."""
+    require_numeric()
+    params = params or Params()
+    groups = [list(chat_ids)] if all_sources else [[c] for c in chat_ids]
+    return [
+        _build_space(
+            storage,
+            space_name(group, all_sources),
+            group,
+            since=since,
+            rebuild=rebuild,
+            params=params,
+            progress=progress,
+        )
+        for group in groups
+    ]
+
+
+def _build_space(
+    storage: Storage,
+    space: str,
+    chat_ids: list[int],
+    *,
+    since: datetime | None,
+    rebuild: bool,
+    params: Params,
+    progress: Progress | None,
+) -> SpaceReport:
+    from tgparser.topics.vectors import Vocabulary
+
+    now = utcnow()
+    report = SpaceReport(space)
+    posts, comments, duplicates = _candidates(storage, chat_ids, since)
+    report.posts = len(posts)
+    state = storage.get_topic_space(space)
+    known = [
+        k
+        for k in storage.list_known_topics(active_only=True)
+        if not k["chat_ids"] or set(k["chat_ids"]) & set(chat_ids)
+    ]
+    # a known topic added since the last build must see every post: rebuild the space
+    if state is not None and any(k["updated_at"] > state["updated_at"] for k in known):
+        rebuild = True
+    rebuild = rebuild or state is None
+    report.rebuilt = rebuild
+
+    members = storage.space_members(space)
+    old_topics = {t["id"]: t for t in storage.list_topics(spaces=[space])}
+    known_topics = {t["id"]: t for t in storage.list_topics(ids=[k["id"] for k in known])}
+    placed: dict[Key, str] = {}  # post -> discovered topic id (posts only)
+    placed_known: dict[Key, str] = {}
+    for m in members:
+        if m["kind"] == "post":
+            key = (m["chat_id"], m["message_id"])
+            if m["topic_id"] in known_topics:
+                placed_known[key] = m["topic_id"]
+            elif m["topic_id"] in old_topics:
+                placed[key] = m["topic_id"]
+
+    # posts that left (deleted, now ads/noise) leave their topics
+    live = {p.key for p in posts}
+    placed = {k: t for k, t in placed.items() if k in live}
+    placed_known = {k: t for k, t in placed_known.items() if k in live}
+
+    if rebuild:
+        vocab = Vocabulary()
+        open_keys = [p.key for p in posts]
+    else:
+        vocab = Vocabulary(dict(state["doc_freq"]), state["n_docs"])
+        vocab.index = {t: i for i, t in enumerate(vocab.doc_freq)}
+        open_keys = [p.key for p in posts if p.key not in placed and p.key not in placed_known]
+    by_key = {p.key: p for p in posts}
+    processors = {p.key: p.processor for p in (*posts, *comments, *duplicates)}
+    texts = storage.document_texts((k, by_key[k].processor) for k in open_keys)
+    docs = _tokenise({k: texts.get(k, "") for k in open_keys}, params.stem)
+    # document frequencies count each post once: on a rebuild all of them, later only posts
+    # newer than the last counted one (open posts from earlier runs were counted then)
+    counted_until = None if rebuild else (state["params"] or {}).get("counted_until")
+    vocab.add(
+        docs[k].terms
+        for k in open_keys
+        if counted_until is None or by_key[k].date.isoformat() > counted_until
+    )
+    newest = max((p.date for p in posts), default=None)
+    if newest is not None and (counted_until is None or newest.isoformat() > counted_until):
+        counted_until = newest.isoformat()
+    matrix = _vectorise([docs[k] for k in open_keys], vocab, params)
+    if progress:
+        progress("vectors", len(open_keys), len(open_keys))
+
+    topics: dict[str, _Topic] = {}
+    for tid, row in old_topics.items():
+        topics[tid] = _Topic(tid, row, centroid=dict(row["centroid"]))
+    for key, tid in placed.items():
+        topics[tid].members.add(key)
+    kts: dict[str, _Topic] = {
+        k["id"]: _known_topic(k, known_topics.get(k["id"]), now, params) for k in known
+    }
+    if not rebuild:
+        for key, tid in placed_known.items():
+            if tid in kts:
+                kts[tid].members.add(key)
+
+    # 1. known topics take the open posts that fit them
+    row_of = {k: i for i, k in enumerate(open_keys)}
+    scores: dict[tuple[str, Key], tuple[float, str]] = {}
+    taken: set[Key] = set()
+    if kts:
+        assigned = _assign(matrix, open_keys, list(kts.values()), vocab, KNOWN_MIN, 0.0)
+        for key, (tid, score) in assigned.items():
+            kts[tid].members.add(key)
+            kts[tid].changed = True
+            taken.add(key)
+            scores[(tid, key)] = (score, "")
+            report.known_assigned += 1
+    if rebuild:
+        # forget known-topic posts that no longer fit (the pass above re-placed the rest)
+        for kt in kts.values():
+            kt.members &= taken
+            kt.changed = True
+
+    # 2. incremental: open posts join existing topics when clearly similar
+    active = [t for t in topics.values() if t.row["status"] == "active"]
+    if not rebuild and active:
+        rest = [k for k in open_keys if k not in taken]
+        assigned = _assign(
+            matrix[[row_of[k] for k in rest]] if rest else matrix[:0],
+            rest,
+            active,
+            vocab,
+            params.assign_min,
+            ASSIGN_MARGIN,
+        )
+        for key, (tid, _score) in assigned.items():
+            topics[tid].members.add(key)
+            topics[tid].changed = True
+            taken.add(key)
+            report.assigned += 1
+    leftovers = [k for k in open_keys if k not in taken]
+
+    # 3. cluster the leftovers (everything, on a rebuild)
+    from tgparser.topics.cluster import cluster_matrix
+
+    sub = matrix[[row_of[k] for k in leftovers]] if leftovers else matrix[:0]
+    labels = cluster_matrix(sub, params, progress) if leftovers else []
+    clusters: dict[int, list[Key]] = defaultdict(list)
+    for key, label in zip(leftovers, labels, strict=True):
+        clusters[label].append(key)
+    groups: list[list[Key]] = []
+    for group in clusters.values():
+        if len(group) >= 2 or len(docs[group[0]].terms) >= SINGLETON_MIN_TERMS:
+            groups.append(sorted(group))
+
+    prefix = "all:" if space == "all" else ""
+    _, central = _group_centroids([(g, {}, 0) for g in groups], matrix, row_of, vocab)
+    if rebuild:
+        _map_rebuild(groups, central, topics, space, prefix, now, report)
+    else:
+        for group, anchor in zip(groups, central, strict=True):
+            tid = _new_id(prefix, anchor or group[0], topics)
+            topics[tid] = _Topic(tid, _new_row(tid, space, now), set(group), changed=True)
+            topics[tid].row["lineage"] = [{"event": "created", "at": now.isoformat()}]
+            report.new_topics += 1
+    # 4. centroids, merges of topics that grew together, members, cards
+    changed = [t for t in topics.values() if t.changed and t.members]
+    cents, _ = _group_centroids(
+        [(t.members, t.centroid, sum(1 for k in t.members if k not in row_of)) for t in changed],
+        matrix,
+        row_of,
+        vocab,
+    )
+    for topic, centroid in zip(changed, cents, strict=True):
+        topic.centroid = centroid
+    if not rebuild:
+        report.grown_topics = sum(1 for t in topics.values() if t.changed and t.id in old_topics)
+    _merge_close(topics, params.merge_min, now, report)
+    return _write(
+        storage,
+        space,
+        chat_ids,
+        now,
+        posts,
+        comments,
+        duplicates,
+        topics,
+        kts,
+        members,
+        vocab,
+        params,
+        report,
+        counted_until,
+        docs,
+        texts_for=lambda keys: _texts(storage, keys, processors, texts),
+    )
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def _candidates(
+    storage: Storage, chat_ids: Sequence[int], since: datetime | None
+) -> tuple[list[Post], list[Post], list[Post]]:
+    posts: list[Post] = []
+    comments: list[Post] = []
+    duplicates: list[Post] = []
+    for row in storage.topic_candidates(chat_ids, since):
+        if row["is_ad"] or row["is_noise"]:
+            continue
+        parent = (
+            (row["parent_chat_id"], row["parent_message_id"])
+            if row["parent_message_id"] is not None
+            else None
+        )
+        dup = (
+            (row["duplicate_of_chat_id"], row["duplicate_of_message_id"])
+            if row["duplicate_of_message_id"] is not None
+            else None
+        )
+        post = Post((row["chat_id"], row["message_id"]), row["kind"], row["date"], row["processor"])
+        post.parent, post.duplicate_of = parent, dup
+        if row["kind"] == "comment":
+            comments.append(post)
+        elif dup is not None:
+            duplicates.append(post)
+        else:
+            posts.append(post)
+    return posts, comments, duplicates
+
+
+def _texts(
+    storage: Storage, keys: Iterable[Key], processors: dict[Key, str], cache: dict[Key, str]
+) -> dict[Key, str]:
+    missing = [k for k in keys if k not in cache and k in processors]
+    if missing:
+        cache.update(storage.document_texts((k, processors[k]) for k in missing))
+    return cache
+
+
+def _tokenise(texts: dict[Key, str], stem: int) -> dict[Key, Any]:
+    from tgparser.topics.vectors import Tokenised
+
+    return {k: Tokenised(*tokens(t, stem)) for k, t in texts.items()}
+
+
+def _vectorise(docs: list[Any], vocab: Any, params: Params) -> Any:
+    from tgparser.topics.vectors import vectorise
+
+    return vectorise(
+        docs,
+        vocab,
+        entity_boost=params.entity_boost,
+        max_df_share=params.max_df_share,
+        max_df_floor=params.max_df_floor,
+    )
+
+
+# -- assignment ----------------------------------------------------------------------------------
+
+
+def _centroid_matrix(topics: Sequence[_Topic], vocab: Any) -> Any:
+    import numpy as np
+    import scipy.sparse as sp
+
+    rows, cols, vals = [], [], []
+    for i, topic in enumerate(topics):
+        for term, weight in topic.centroid.items():
+            col = vocab.index.get(term)
+            if col is not None:
+                rows.append(i)
+                cols.append(col)
+                vals.append(weight)
+    return sp.csr_matrix(
+        (np.asarray(vals, dtype=np.float32), (np.asarray(rows), np.asarray(cols))),
+        shape=(len(topics), max(len(vocab.index), 1)),
+    )
+
+
+def _assign(
+    matrix: Any,
+    keys: Sequence[Key],
+    topics: Sequence[_Topic],
+    vocab: Any,
+    minimum: float,
+    margin: float,
+) -> dict[Key, tuple[str, float]]:
+    """key -> (topic id, cosine) for rows whose best topic is ≥ minimum and beats the
+    runner-up by `margin`."""
+    import numpy as np
+
+    if not keys or not topics:
+        return {}
+    cents = _centroid_matrix(topics, vocab).T.tocsr()
+    out: dict[Key, tuple[str, float]] = {}
+    for start in range(0, len(keys), 2000):
+        sims = (matrix[start : start + 2000] @ cents).toarray()
+        if sims.shape[1] > 1:
+            order = np.argsort(-sims, axis=1)[:, :2]
+            best = sims[np.arange(len(sims)), order[:, 0]]
+            second = sims[np.arange(len(sims)), order[:, 1]]
+        else:
+            order = np.zeros((len(sims), 1), dtype=int)
+            best, second = sims[:, 0], np.zeros(len(sims))
+        ok = (best >= minimum) & (best - second >= margin)
+        for i in np.flatnonzero(ok).tolist():
+            out[keys[start + i]] = (topics[order[i, 0]].id, float(best[i]))
+    return out
+
+
+def _group_centroids(
+    groups: Sequence[tuple[Sequence[Key], dict[str, float], int]],
+    matrix: Any,
+    row_of: dict[Key, int],
+    vocab: Any,
+) -> tuple[list[dict[str, float]], list[Key | None]]:
+    """For each (members, previous centroid, members not vectorised now) group: its centroid
+    (normalised mean, top terms only; members placed by an earlier run are represented by
+    the previous centroid, weighted by their number) and its most central vectorised member
+    (ties: the smallest key). All groups in one sparse product."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    n_groups, width = len(groups), matrix.shape[1]
+    g_idx, r_idx, keys = [], [], []
+    p_rows, p_cols, p_vals = [], [], []
+    for g, (members, previous, old) in enumerate(groups):
+        for key in sorted(members):
+            row = row_of.get(key)
+            if row is not None:
+                g_idx.append(g)
+                r_idx.append(row)
+                keys.append(key)
+        if old and previous:
+            for term, weight in previous.items():
+                col = vocab.index.get(term)
+                if col is not None and col < width:
+                    p_rows.append(g)
+                    p_cols.append(col)
+                    p_vals.append(weight * old)
+    member = sp.csr_matrix(
+        (np.ones(len(g_idx), dtype=np.float32), (np.asarray(g_idx), np.asarray(r_idx))),
+        shape=(n_groups, matrix.shape[0]),
+    )
+    sums = (member @ matrix).tocsr()
+    if p_vals:
+        sums = (sums + sp.csr_matrix(
+            (np.asarray(p_vals, dtype=np.float32), (np.asarray(p_rows), np.asarray(p_cols))),
+            shape=(n_groups, width),
+        )).tocsr()  # fmt: skip
+    central: list[Key | None] = [None] * n_groups
+    if g_idx:
+        dots = np.asarray(
+            matrix[np.asarray(r_idx)].multiply(sums[np.asarray(g_idx)]).sum(axis=1)
+        ).ravel()
+        best: dict[int, tuple[float, Key]] = {}
+        for g, key, dot in zip(g_idx, keys, np.round(dots, 6).tolist(), strict=True):
+            if g not in best or dot > best[g][0] or (dot == best[g][0] and key < best[g][1]):
+                best[g] = (dot, key)
+        for g, (_, key) in best.items():
+            central[g] = key
+    terms = list(vocab.index)
+    out: list[dict[str, float]] = []
+    for g in range(n_groups):
+        start, stop = sums.indptr[g], sums.indptr[g + 1]
+        data, cols = sums.data[start:stop], sums.indices[start:stop]
+        if len(data) > CENTROID_TERMS:
+            top = np.argpartition(-data, CENTROID_TERMS)[:CENTROID_TERMS]
+            data, cols = data[top], cols[top]
+        order = np.lexsort((cols, -data))
+        data, cols = data[order], cols[order]
+        norm = float(np.sqrt((data.astype(np.float64) ** 2).sum())) or 1.0
+        out.append(
+            {
+                terms[c]: round(float(v) / norm, 5)
+                for c, v in zip(cols.tolist(), data.tolist(), strict=True)
+                if v > 0
+            }
+        )
+    return out, central
+
+
+# -- ids, rebuilds, merges -----------------------------------------------------------------------
+
+
+def _new_id(prefix: str, anchor: Key, topics: dict[str, _Topic]) -> str:
+    base = f"{prefix}{anchor[0]}:{anchor[1]}"
+    tid, n = base, 1
+    while tid in topics:  # the anchor founded a topic before, since merged or retired
+        n += 1
+        tid = f"{base}~{n}"
+    return tid
+
+
+def _new_row(tid: str, space: str, now: datetime) -> Row:
+    return {
+        "id": tid,
+        "space": space,
+        "type": "cluster",
+        "status": "active",
+        "merged_into": None,
+        "title": "",
+        "summary": "",
+        "scope_in": [],
+        "scope_out": [],
+        "keywords": [],
+        "tags": [],
+        "related_topics": [],
+        "anchors": [],
+        "size": 0,
+        "first_date": None,
+        "last_date": None,
+        "centroid": {},
+        "member_hash": "",
+        "known_topic_id": None,
+        "lineage": [],
+        "builder_version": BUILDER_VERSION,
+        "model": "",
+        "prompt_id": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _map_rebuild(
+    groups: list[list[Key]],
+    central: list[Key | None],
+    topics: dict[str, _Topic],
+    space: str,
+    prefix: str,
+    now: datetime,
+    report: SpaceReport,
+) -> None:
+    """Give each new cluster the id of the old topic it overlaps with Jaccard ≥ 0.5."""
+    old = {tid: set(t.members) for tid, t in topics.items() if t.row["status"] == "active"}
+    owner: dict[Key, str] = {k: tid for tid, ms in old.items() for k in ms}
+    pairs: list[tuple[float, int, str]] = []
+    for i, group in enumerate(groups):
+        overlap = Counter(owner[k] for k in group if k in owner)
+        for tid, shared in overlap.items():
+            jaccard = shared / len(old[tid] | set(group))
+            if jaccard >= REBUILD_JACCARD:
+                pairs.append((jaccard, i, tid))
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    matched: dict[int, str] = {}
+    used: set[str] = set()
+    for _, i, tid in pairs:
+        if i not in matched and tid not in used:
+            matched[i] = tid
+            used.add(tid)
+    stamp = now.isoformat()
+    new_owner: dict[Key, str] = {}
+    for i, group in enumerate(groups):
+        tid = matched.get(i)
+        if tid is None:
+            tid = _new_id(prefix, central[i] or group[0], topics)
+            topics[tid] = _Topic(tid, _new_row(tid, space, now))
+            lineage: list[dict[str, Any]] = [{"event": "created", "at": stamp}]
+            overlap = Counter(owner[k] for k in group if k in owner)
+            if overlap:
+                source, _ = overlap.most_common(1)[0]
+                lineage.append({"event": "split_from", "topic": source, "at": stamp})
+            topics[tid].row["lineage"] = lineage
+            report.new_topics += 1
+        elif set(group) != old[tid]:
+            report.grown_topics += 1
+        topic = topics[tid]
+        if set(group) != topic.members:
+            topic.changed = True
+        topic.members = set(group)
+        for k in group:
+            new_owner[k] = tid
+    for tid in old:
+        if tid in used:
+            continue
+        topic = topics[tid]
+        went = Counter(new_owner[k] for k in old[tid] if k in new_owner)
+        topic.members = set()
+        topic.changed = True
+        if went:
+            target, _ = went.most_common(1)[0]
+            _mark_merged(topic, target, now)
+            report.merged += 1
+        else:
+            topic.row["status"] = "retired"
+            topic.row["lineage"] = [*topic.row["lineage"], {"event": "retired", "at": stamp}]
+            report.retired += 1
+
+
+def _mark_merged(topic: _Topic, target: str, now: datetime) -> None:
+    topic.row["status"] = "merged"
+    topic.row["merged_into"] = target
+    topic.row["lineage"] = [
+        *topic.row["lineage"],
+        {"event": "merged_into", "topic": target, "at": now.isoformat()},
+    ]
+
+
+def _centroid_sims(left: Sequence[_Topic], right: Sequence[_Topic], minimum: float) -> Any:
+    """Cosines ≥ minimum between the centroids of two lists of topics (a COO matrix)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    index: dict[str, int] = {}
+
+    def matrix(topics: Sequence[_Topic]) -> Any:
+        rows, cols, vals = [], [], []
+        for i, topic in enumerate(topics):
+            for term, weight in topic.centroid.items():
+                rows.append(i)
+                cols.append(index.setdefault(term, len(index)))
+                vals.append(weight)
+        return rows, cols, vals
+
+    a, b = matrix(left), matrix(right)
+    shape = max(len(index), 1)
+    ma = sp.csr_matrix((np.asarray(a[2]), (np.asarray(a[0]), np.asarray(a[1]))),
+                       shape=(len(left), shape))  # fmt: skip
+    mb = sp.csr_matrix((np.asarray(b[2]), (np.asarray(b[0]), np.asarray(b[1]))),
+                       shape=(len(right), shape))  # fmt: skip
+    sims = (ma @ mb.T).tocoo()
+    keep = sims.data >= minimum
+    return sp.coo_matrix((sims.data[keep], (sims.row[keep], sims.col[keep])), shape=sims.shape)
+
+
+def _merge_close(
+    topics: dict[str, _Topic], merge_min: float, now: datetime, report: SpaceReport
+) -> None:
+    """Two active topics whose centroids came within `merge_min` are one story: the smaller
+    is merged into the larger (status, merged_into and lineage on both)."""
+    changed = sorted(
+        (t for t in topics.values() if t.changed and t.row["status"] == "active" and t.members),
+        key=lambda t: t.id,
+    )
+    active = sorted(
+        (t for t in topics.values() if t.row["status"] == "active" and t.members),
+        key=lambda t: t.id,
+    )
+    if not changed or len(active) < 2:
+        return
+    sims = _centroid_sims(changed, active, merge_min)
+    pairs = sorted(
+        (
+            (-float(v), changed[i].id, active[j].id)
+            for i, j, v in zip(
+                sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True
+            )
+            if changed[i] is not active[j]
+        )
+    )
+    for _, first, second in pairs:
+        one, two = topics[first], topics[second]
+        if one.row["status"] != "active" or two.row["status"] != "active":
+            continue
+        small, big = sorted((one, two), key=lambda t: (len(t.members), t.id))
+        # the union's centroid, weighted by size
+        total: Counter[str] = Counter()
+        for t in (big, small):
+            for term, w in t.centroid.items():
+                total[term] += w * len(t.members)
+        norm = sum(v * v for v in total.values()) ** 0.5 or 1.0
+        big.centroid = {k: v / norm for k, v in total.most_common(CENTROID_TERMS)}
+        big.members |= small.members
+        big.changed = True
+        big.row["lineage"] = [
+            *big.row["lineage"],
+            {"event": "merged_from", "topic": small.id, "at": now.isoformat()},
+        ]
+        small.members = set()
+        small.changed = True
+        _mark_merged(small, big.id, now)
+        report.merged += 1
+
+
+def _known_topic(known: Row, row: Row | None, now: datetime, params: Params) -> _Topic:
+    """A known topic as a topic: its centroid is the vector of its title, description and
+    keywords (keywords count twice)."""
+    text = " ".join([known["title"], known["description"], *(known["keywords"] or []) * 2]).strip()
+    terms, _ = tokens(text, params.stem)
+    counts = Counter(terms)
+    norm = sum(v * v for v in counts.values()) ** 0.5 or 1.0
+    centroid = {t: c / norm for t, c in counts.items()}
+    if row is None:
+        row = _new_row(known["id"], "known", now)
+    row = {
+        **row,
+        "type": "known",
+        "space": "known",
+        "known_topic_id": known["id"],
+        "title": known["title"],
+        "summary": known["description"],
+        "keywords": list(known["keywords"] or []),
+        "status": known["status"],
+    }
+    return _Topic(known["id"], row, centroid=centroid)
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _lead(text: str, limit: int) -> str:
+    first = _SENTENCE.split(" ".join(text.split()), maxsplit=1)[0] if text else ""
+    return first if len(first) <= limit else first[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _surfaces(texts: Iterable[str], stem: int) -> dict[str, str]:
+    """term -> the word it most often stands for in these texts (for people to read)."""
+    seen: dict[str, Counter[str]] = defaultdict(Counter)
+    for text in texts:
+        for word, term in words_and_terms(text, stem):
+            seen[term][word] += 1
+    return {t: c.most_common(1)[0][0] for t, c in seen.items()}
+
+
+def _write(
+    storage: Storage,
+    space: str,
+    chat_ids: list[int],
+    now: datetime,
+    posts: list[Post],
+    comments: list[Post],
+    duplicates: list[Post],
+    topics: dict[str, _Topic],
+    kts: dict[str, _Topic],
+    old_members: list[Row],
+    vocab: Any,
+    params: Params,
+    report: SpaceReport,
+    counted_until: str | None,
+    docs: dict[Key, Any],
+    texts_for: Callable[[Iterable[Key]], dict[Key, str]],
+) -> SpaceReport:
+    by_key = {p.key: p for p in posts}
+    comments_of: dict[Key, list[Post]] = defaultdict(list)
+    for c in comments:
+        if c.parent is not None:
+            comments_of[c.parent].append(c)
+    dups_of: dict[Key, list[Post]] = defaultdict(list)
+    for d in duplicates:
+        dups_of[d.duplicate_of].append(d)  # type: ignore[index]
+
+    everything = {**topics, **kts}
+    # the members of every topic whose bundle may have changed: changed topics, and topics
+    # that gained comments or duplicates since (cheap to check by key)
+    old_by_topic: dict[str, dict[Key, Row]] = defaultdict(dict)
+    for m in old_members:
+        old_by_topic[m["topic_id"]][(m["chat_id"], m["message_id"])] = m
+    add: list[Row] = []
+    drop: list[tuple[str, str, int, int]] = []
+    changed_rows: list[Row] = []
+    needed: list[_Topic] = []
+    for tid, topic in everything.items():
+        wanted_extra = {
+            c.key for k in topic.members for c in (*comments_of.get(k, ()), *dups_of.get(k, ()))
+        }
+        have = set(old_by_topic.get(tid, {}))
+        if topic.changed or not wanted_extra <= have or (have - wanted_extra) != topic.members:
+            needed.append(topic)
+    # every text the bundles need, in one batch
+    texts = texts_for(
+        [
+            k
+            for t in needed
+            for m in t.members
+            for k in (m, *(c.key for c in comments_of.get(m, ())))
+        ]
+    )
+    active = sorted(
+        (t for t in everything.values() if t.row["status"] == "active" and t.members),
+        key=lambda t: t.id,
+    )
+    related: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    if needed and active:
+        sims = _centroid_sims(needed, active, RELATED_MIN)
+        for i, j, v in zip(sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True):
+            if needed[i] is not active[j]:
+                related[needed[i].id].append((-round(float(v), 6), active[j].id))
+    for topic in needed:
+        tid = topic.id
+        rows, surface = _bundle(topic, comments_of, dups_of, texts, docs, vocab, params)
+        new_keys = {(r["chat_id"], r["message_id"]): r for r in rows}
+        for key in old_by_topic.get(tid, {}):
+            if key not in new_keys:
+                drop.append((space, tid, key[0], key[1]))
+        for key, row in new_keys.items():
+            old = old_by_topic.get(tid, {}).get(key)
+            if (
+                old is None
+                or any(old[c] != row[c] for c in ("role", "kind", "justification"))
+                or abs(old["score"] - row["score"]) > 1e-6
+            ):
+                add.append({**row, "space": space, "added_at": old["added_at"] if old else now})
+        near = [other for _, other in sorted(related.get(tid, []))[:5]]
+        _card(topic, rows, by_key, texts, surface, near, everything, now)
+        changed_rows.append(topic.row)
+    report.topics = sum(1 for t in topics.values() if t.row["status"] == "active")
+    space_row = {
+        "space": space,
+        "chat_ids": sorted(chat_ids),
+        "builder_version": BUILDER_VERSION,
+        "params": {**params.as_dict(), "counted_until": counted_until},
+        "doc_freq": vocab.doc_freq,
+        "n_docs": vocab.n_docs,
+        "built_at": now
+        if report.rebuilt
+        else (storage.get_topic_space(space) or {}).get("built_at", now),
+        "updated_at": now,
+    }
+    storage.save_topic_space(space_row, changed_rows, add, drop)
+    return report
+
+
+def _bundle(
+    topic: _Topic,
+    comments_of: dict[Key, list[Post]],
+    dups_of: dict[Key, list[Post]],
+    texts: dict[Key, str],
+    docs: dict[Key, Any],
+    vocab: Any,
+    params: Params,
+) -> tuple[list[Row], dict[str, str]]:
+    """The ranked items of a topic: posts by cosine to the centroid (the top ones anchors),
+    then duplicates of its posts, then on-topic comments under them. Also returns the words
+    the top posts use for the topic's terms (for people to read)."""
+    members = sorted(topic.members)
+
+    def terms_of(key: Key) -> list[str]:
+        doc = docs.get(key)
+        return doc.terms if doc is not None else tokens(texts.get(key, ""), params.stem)[0]
+
+    scored_plain = sorted(
+        ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
+        key=lambda s: (-s[0], s[1]),
+    )
+    surface = _surfaces([texts.get(k, "") for _, k in scored_plain[:ANCHORS]], params.stem)
+    keywords = sorted(topic.centroid, key=lambda t: -topic.centroid[t])[:12]
+    scored: list[tuple[float, Key, list[str]]] = []
+    for score, key in scored_plain:
+        shared = set(terms_of(key))
+        scored.append((score, key, [surface.get(t, t) for t in keywords if t in shared][:4]))
+    rows: list[Row] = []
+    anchors = {key for _, key, _ in scored[:ANCHORS]}
+    for score, key, shared in scored:
+        why = f"cosine {score:.2f} to the centroid"
+        if shared:
+            why += f"; shares: {', '.join(shared)}"
+        rows.append(
+            _member(topic.id, key, "anchor" if key in anchors else "supporting", "post", score, why)
+        )
+    for _, key, _ in scored:
+        for dup in dups_of.get(key, ()):
+            rows.append(
+                _member(
+                    topic.id,
+                    dup.key,
+                    "supporting",
+                    "duplicate",
+                    1.0,
+                    f"duplicate of post {key[1]} (chat {key[0]})",
+                )
+            )
+    for _, key, _ in scored:
+        for comment in comments_of.get(key, ()):
+            terms, _ = tokens(texts.get(comment.key, ""), params.stem)
+            score, _ = _cosine(terms, topic.centroid, vocab)
+            if score < COMMENT_MIN:
+                continue
+            role = "anchor" if key in anchors else "member"
+            rows.append(
+                _member(
+                    topic.id,
+                    comment.key,
+                    "supporting",
+                    "comment",
+                    score,
+                    f"comment on {role} post {key[1]}; cosine {score:.2f} to the topic",
+                )
+            )
+    return rows, surface
+
+
+def _member(tid: str, key: Key, role: str, kind: str, score: float, why: str) -> Row:
+    return {
+        "topic_id": tid,
+        "chat_id": key[0],
+        "message_id": key[1],
+        "role": role,
+        "kind": kind,
+        "score": round(score, 4),
+        "justification": why,
+    }
+
+
+def _cosine(terms: list[str], centroid: dict[str, float], vocab: Any) -> tuple[float, set[str]]:
+    """Cosine of a text's TF-IDF vector (as `vectors.vectorise` makes it) to a centroid."""
+    import math
+
+    counts = Counter(terms)
+    weights = {
+        t: (1.0 + math.log(c)) * vocab.idf(t) for t, c in counts.items() if t in vocab.doc_freq
+    }
+    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+    shared = {t for t in weights if t in centroid}
+    return sum(weights[t] / norm * centroid[t] for t in shared), shared
+
+
+def _card(
+    topic: _Topic,
+    rows: list[Row],
+    by_key: dict[Key, Post],
+    texts: dict[Key, str],
+    surface: dict[str, str],
+    related: list[str],
+    everything: dict[str, _Topic],
+    now: datetime,
+) -> None:
+    row = topic.row
+    posts = [r for r in rows if r["kind"] == "post"]
+    anchors = [(r["chat_id"], r["message_id"]) for r in posts if r["role"] == "anchor"]
+    member_keys = sorted(topic.members)
+    member_hash = hashlib.blake2b(
+        ",".join(f"{c}:{m}" for c, m in member_keys).encode(), digest_size=12
+    ).hexdigest()
+    if row["status"] == "active" and not topic.members and row["type"] != "known":
+        row["status"] = "retired"
+    dates = [by_key[k].date for k in member_keys if k in by_key]
+    if row["type"] != "known":
+        words = [
+            surface.get(t, t) for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
+        ]
+        keywords = list(dict.fromkeys(w.lower() for w in words if w))[:8]
+        lead = _lead(texts.get(anchors[0], ""), 100) if anchors else ""
+        row["title"] = lead or ", ".join(keywords[:3])
+        leads = list(dict.fromkeys(_lead(texts.get(k, ""), 200) for k in anchors))
+        row["summary"] = " ".join(x for x in leads if x)[:600]
+        row["keywords"] = keywords
+        row["tags"] = keywords[:3]
+        row["scope_in"] = keywords[:5]
+        row["type"] = "cluster" if len(member_keys) >= 2 else "singleton"
+    row["related_topics"] = related
+    mine = set(row["keywords"])
+    row["scope_out"] = [
+        w
+        for tid in row["related_topics"]
+        for w in everything[tid].row.get("keywords", [])[:3]
+        if w not in mine
+    ][:5]
+    row["anchors"] = [{"chat_id": c, "message_id": m} for c, m in anchors]
+    row["size"] = len(member_keys)
+    row["first_date"] = min(dates) if dates else None
+    row["last_date"] = max(dates) if dates else None
+    row["centroid"] = topic.centroid
+    if member_hash != row["member_hash"]:
+        row["updated_at"] = now
+    row["member_hash"] = member_hash
+    row["builder_version"] = BUILDER_VERSION
