@@ -662,7 +662,7 @@ def test_empty_archive_is_an_error(db_url: str, tmp_path: Path) -> None:
 def test_a_missing_archive_is_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "none.db"
     result = run(str(missing), "export", "kb", "--out", str(tmp_path / "kb"), expect=1)
-    assert "no database at" in result.stderr
+    assert "no archive at" in result.stderr
     assert listing(tmp_path) == []
 
 

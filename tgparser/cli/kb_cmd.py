@@ -67,7 +67,7 @@ def kb(
         with_comments=with_comments,
         require_processed=require_processed,
     )
-    result = export_kb(app.storage(create=False), out, options)
+    result = export_kb(app.storage(), out, options)
     for warning in result.warnings:
         app.info(f"Warning: {warning}")
     counts = result.manifest["counts"]
