@@ -286,17 +286,15 @@ def messages_by_id(folder: Path) -> dict[str, dict[str, Any]]:
 
 def validate_folder(folder: Path) -> None:
     """Every file of the KB against its shipped schema."""
-    entry_schema = schema(SCHEMA_FILES["kb_entries.ndjson"])
+    validators = {
+        name: jsonschema.Draft202012Validator(schema(file)) for name, file in SCHEMA_FILES.items()
+    }
     for entry in read_entries(folder):
-        jsonschema.validate(entry, entry_schema)
-    jsonschema.validate(
-        json.loads((folder / "topics.json").read_text()), schema(SCHEMA_FILES["topics.json"])
-    )
-    jsonschema.validate(
-        json.loads((folder / "manifest.json").read_text()), schema(SCHEMA_FILES["manifest.json"])
-    )
+        validators["kb_entries.ndjson"].validate(entry)
+    for name in ("topics.json", "manifest.json"):
+        validators[name].validate(json.loads((folder / name).read_text()))
     for path in folder.glob("topic_*.json"):
-        jsonschema.validate(json.loads(path.read_text()), schema(SCHEMA_FILES["topic_*.json"]))
+        validators["topic_*.json"].validate(json.loads(path.read_text()))
 
 
 # -- what it writes ----------------------------------------------------------------------------
