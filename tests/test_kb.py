@@ -723,6 +723,29 @@ def test_two_exports_at_once_one_waits_its_turn(archive: str, tmp_path: Path) ->
     assert not out.exists()
 
 
+def test_a_full_disk_is_one_line_and_keeps_the_previous_kb(
+    archive: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from tgparser import kb
+
+    out = tmp_path / "kb"
+    run(archive, "export", "kb", "--out", str(out), str(PRIVATE_ID))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full(self: kb.HashedFile, text: str) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(kb.HashedFile, "write", full)
+    result = run(archive, "export", "kb", "--out", str(out), expect=1)
+    assert (
+        result.stderr == f"Error: cannot write the knowledge base {out}: No space left on device\n"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert listing(tmp_path) == ["kb"]
+
+
 def test_a_killed_swap_is_recovered(archive: str, tmp_path: Path) -> None:
     """Killed between "old aside" and "new in": the next run puts the old KB back first."""
     out = tmp_path / "kb"

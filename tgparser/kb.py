@@ -403,14 +403,6 @@ def write_json(path: Path, value: Any, records: int) -> dict[str, Any]:
     return {"sha256": digest, "bytes": out.size, "records": records}
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 
 
@@ -555,11 +547,17 @@ def export_kb(storage: Storage, out: str | Path, options: KBOptions) -> KBResult
     with _parent_lock(target):
         recover(target)
         target = check_target(Path(out))  # again, now that nobody else writes here
-        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
+        try:
+            temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
+        except OSError as exc:
+            raise KBError(f"cannot write in {target.parent}: {exc.strerror}") from None
         try:
             os.chmod(temp, 0o777 & ~_umask())  # a plain folder, not mkdtemp's private one
             manifest, warnings = _write_kb(storage, temp, filters, options)
             swap_in(temp, target)
+        except OSError as exc:  # a full disk, a quota: the previous KB stays as it was
+            shutil.rmtree(temp, ignore_errors=True)
+            raise KBError(f"cannot write the knowledge base {out}: {exc.strerror}") from None
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
