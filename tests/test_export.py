@@ -123,6 +123,9 @@ def test_ndjson_export_has_the_documented_fields_and_working_urls(
         "forward_from_name": None,
         "forward_from_message_id": None,
         "parent_message_id": None,
+        "reply_to_message_id": None,
+        "forum_topic_id": None,
+        "action": None,
     }
     comment = by_text["Отличный пост про постгрес"]
     assert comment["kind"] == "comment"

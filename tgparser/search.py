@@ -21,3 +21,8 @@ def search(
         {**export_record(row), "score": round(float(row["score"]), 6), "snippet": row["snippet"]}
         for row in storage.search_messages(groups, filters, limit=limit)
     ]
+
+
+def count_matches(storage: Storage, query: str, filters: MessageFilter) -> int:
+    """How many messages match in all (to say "20 of 209")."""
+    return storage.count_search(parse(query), filters)

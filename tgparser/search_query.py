@@ -3,7 +3,7 @@
     word other        both words (AND)
     "exact phrase"    the words next to each other, in that order
     this OR that      either side (AND binds tighter: `a b OR c` is `(a b) OR c`)
-    -word, -"phrase"  without it
+    -word, -"phrase"  without it (`NOT word` too)
     prefix*           words starting with it
 
 Matching is case-insensitive and language-neutral (no stemming), so Russian, Ukrainian and
@@ -39,14 +39,19 @@ Group = list[Term]  # terms that must all hold (AND)
 def parse(query: str) -> list[Group]:
     """The query as OR-ed groups of AND-ed terms; `BadQuery` when it cannot match anything."""
     groups: list[Group] = [[]]
+    negate_next = False  # after NOT: the next term is excluded, as with -term
     for match in _TOKEN.finditer(query):
         negated, phrase, bare = match.group(1) == "-", match.group(2), match.group(3)
+        negated, negate_next = negated or negate_next, False
         if bare is not None:
             if bare == "OR":
                 groups.append([])
                 continue
-            negated = bare.startswith("-") and len(bare) > 1
-            bare = bare[1:] if negated else bare
+            if bare == "NOT":
+                negate_next = True
+                continue
+            negated = negated or (bare.startswith("-") and len(bare) > 1)
+            bare = bare[1:] if bare.startswith("-") and len(bare) > 1 else bare
             prefix = bare.endswith("*")
             words = tuple(w.lower() for w in _WORD.findall(bare))
         else:
@@ -54,6 +59,8 @@ def parse(query: str) -> list[Group]:
             words = tuple(w.lower() for w in _WORD.findall(phrase))
         if words:
             groups[-1].append(Term(words, prefix, negated))
+    if negate_next:
+        raise BadQuery(f"{query!r}: NOT needs a word after it (NOT word, or -word)")
     groups = [g for g in groups if g]
     if not groups:
         raise BadQuery(f"nothing to search for in {query!r}")

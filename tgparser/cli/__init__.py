@@ -119,6 +119,18 @@ def _register() -> None:
         main.add_command(command)
     export_cmd.export.add_command(documents_cmd.export_documents)
     export_cmd.export.add_command(kb_cmd.kb)
+    _whole_short_help(main)
+
+
+def _whole_short_help(group: click.Group) -> None:
+    """Command lists show each command's first sentence whole (wrapped), never cut to fit the
+    width with "..." as Click does by default."""
+    for command in group.commands.values():
+        if command.short_help is None and command.help:
+            summary = " ".join(command.help.split("\n\n")[0].split())
+            command.short_help = summary.split(". ")[0].rstrip(".") + "."
+        if isinstance(command, click.Group):
+            _whole_short_help(command)
 
 
 _register()

@@ -21,7 +21,11 @@ def config() -> None:
 def config_path(app: App) -> None:
     """Print where the config file is read from."""
     explicit = app.config_path or os.environ.get("TGPARSER_CONFIG")
-    click.echo(str(Path(explicit).expanduser() if explicit else default_config_path()))
+    path = str(Path(explicit).expanduser() if explicit else default_config_path())
+    if app.wants_json():
+        app.print_json({"path": path})
+        return
+    click.echo(path)
 
 
 @config.command("show")

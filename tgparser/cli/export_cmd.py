@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -19,7 +14,6 @@ from tgparser.cli.app import App, pass_app
 from tgparser.cli.params import DATE, UNTIL
 from tgparser.cli.refs import QueryCommand
 from tgparser.cli.source_cmd import _label
-from tgparser.errors import TgparserError
 
 KINDS = click.Choice(["post", "comment", "message", "service"])
 
@@ -34,7 +28,9 @@ def filter_options(func: Any) -> Any:
             metavar="REF",
             help="Only this followed chat (and its comments); repeatable.",
         ),
-        click.option("--since", type=DATE, help="Messages dated from this date or time."),
+        click.option(
+            "--since", type=DATE, help="Messages dated from this date or time, or 7d (ago)."
+        ),
         click.option(
             "--until",
             type=UNTIL,
@@ -54,32 +50,65 @@ def filter_options(func: Any) -> Any:
     return func
 
 
-@click.group()
+@click.group(
+    short_help="Write archived messages to files or stdout (NDJSON, CSV, JSON, text, HTML)."
+)
 def export() -> None:
-    """Write archived data to files or stdout, for scripts and analysis."""
+    """Write archived messages to files or stdout: NDJSON, CSV or JSON for scripts and
+    analysis, a plain-text transcript or one HTML page for people."""
 
 
-@export.command("messages")
+def output_options(formats: tuple[str, ...], default: str | None) -> Any:
+    """--format and -o, shared by export and search."""
+
+    def apply(func: Any) -> Any:
+        func = click.option(
+            "-o",
+            "--output",
+            default="-",
+            metavar="FILE",
+            show_default=True,
+            help="Where to write; - is stdout. A file appears only once complete; a device "
+            "or FIFO is written in place.",
+        )(func)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(formats),
+            default=None,
+            help=f"Output format{f' (default: {default})' if default else ''}.",
+        )(func)
+
+    return apply
+
+
+def _choose_format(app: App, json_flag: bool, fmt: str | None, default: str | None) -> str | None:
+    """--format, or json for --json (global or local); both at once is a usage error."""
+    if app.wants_json(json_flag):
+        if fmt is not None and fmt != "json":
+            raise click.UsageError(f"--json and --format {fmt} ask for two formats: give one")
+        return "json"
+    return fmt or default
+
+
+@export.command(
+    "messages",
+    short_help="Export messages with links, counters, authors, replies and forwards.",
+)
 @filter_options
+@click.option(
+    "--from",
+    "authors",
+    multiple=True,
+    metavar="AUTHOR",
+    help="Only messages by this author: a sender id, or the exact signature or sender name "
+    "as shown in `author`; repeatable.",
+)
 @click.option("--with-comments", is_flag=True, help="Follow each post with its comment thread.")
 @click.option("--has-media", is_flag=True, help="Only messages with media.")
 @click.option("--min-views", type=click.IntRange(min=0), help="Only messages viewed this often.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["ndjson", "csv", "json"]),
-    default="ndjson",
-    show_default=True,
-    help="NDJSON (one object a line), CSV or one JSON array.",
-)
-@click.option(
-    "-o",
-    "--output",
-    default="-",
-    metavar="FILE",
-    show_default=True,
-    help="Where to write; - is stdout.",
-)
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after N messages.")
+@output_options(("ndjson", "csv", "json", "txt", "html"), "ndjson")
 @click.option("--fields", metavar="A,B,C", help="Only these fields, in this order.")
 @click.option("--raw", is_flag=True, help="Add the stored raw Telegram message as `raw`.")
 @pass_app
@@ -90,17 +119,60 @@ def export_messages(
     until: datetime | None,
     kinds: tuple[str, ...],
     topic: str | None,
+    authors: tuple[str, ...],
     with_comments: bool,
     has_media: bool,
     min_views: int | None,
-    fmt: str,
+    limit: int | None,
+    fmt: str | None,
     output: str,
     fields: str | None,
     raw: bool,
 ) -> None:
-    """Export messages with their links, counters and authors (see docs/export.md)."""
+    """Export messages with their links, counters, authors, replies and forwards.
+
+    \b
+    Formats:
+      ndjson  one JSON object a line (default); json: one array; csv: RFC 4180 with a header
+      txt     a plain transcript: date, author, text, replies and forwards, chat headings
+      html    one self-contained page to open in a browser (--fields/--raw do not apply to
+              txt and html)
+
+    \b
+    Fields (all by default; --fields picks and orders them):
+      source_chat_id        the followed chat (for a comment: its channel)
+      source_username       that chat's public username, or null
+      chat_id, message_id   where the message lives (a comment: the discussion group)
+      kind                  post, comment, message (group) or service
+      date, edit_date       ISO-8601 UTC, 2025-03-01T09:00:00.000000Z
+      author, sender_id     the post signature or sender's name; the sender's id
+      text                  the text ("" for media without a caption)
+      url                   t.me link (public, private t.me/c/…, or ?comment= for comments)
+      views, forwards, replies, reactions   counters; reactions as [{"reaction","count"}]
+      media_kind, album_id  photo, video, document, …; the album it belongs to
+      forward_from_id, forward_from_name, forward_from_message_id   a forward's origin
+      parent_message_id     for a comment: its channel post
+      reply_to_message_id   the message it replies to, in the same chat
+      forum_topic_id        the forum topic it was posted in
+      action                a service message's action (e.g. MessageActionPinMessage)
+      raw                   with --raw only: the stored Telegram message
+
+    \b
+    Dates (--since, --until): 2025-01-31, 2025-01-31T12:00, 2025-01-31T12:00+03:00 (no zone
+    means UTC), or a time ago: 7d, 12h, 90m, 2w. --until 2025-01-31 includes that whole day.
+
+    \b
+    Examples:
+      tgparser export messages --source @name --since 7d | jq .text
+      tgparser export messages --kind post --with-comments --format csv -o posts.csv
+      tgparser export messages --source @name --format html -o chat.html
+    """
     from tgparser import export as service
 
+    fmt = _choose_format(app, False, fmt, "ndjson")
+    assert fmt is not None
+    if fmt in service.READABLE_FORMATS and (fields is not None or raw):
+        raise click.UsageError(f"--fields and --raw do not apply to --format {fmt}")
     chosen = service.choose_fields(fields, raw=raw)
     storage = app.storage()
     filters = service.build_filter(
@@ -112,40 +184,23 @@ def export_messages(
         has_media=has_media,
         min_views=min_views,
         topic=topic,
+        authors=authors,
     )
-    with open_output(output) as out:
+    with service.open_output(output) as out:
         count = service.export_messages(
-            storage, out, filters=filters, fmt=fmt, fields=chosen, with_comments=with_comments
+            storage,
+            out,
+            filters=filters,
+            fmt=fmt,
+            fields=chosen,
+            with_comments=with_comments,
+            limit=limit,
         )
-    if output != "-":
+    if output not in ("-", "/dev/stdout"):
         app.info(f"wrote {count:,} messages to {output}")
 
 
-@contextmanager
-def open_output(output: str) -> Iterator[TextIO]:
-    """stdout, or a file that appears only once complete (no half-written exports)."""
-    if output == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(output)
-    if target.is_dir():
-        raise TgparserError(f"{output} is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    except OSError as exc:
-        raise TgparserError(f"cannot write {output}: {exc.strerror}") from None
-    try:
-        # newline="" so CSV keeps its own \r\n line ends (RFC 4180).
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            yield out
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@click.command(cls=QueryCommand)
+@click.command(cls=QueryCommand, short_help="Full-text search of the archive, best matches first.")
 @click.argument("query", nargs=-1, required=True)
 @filter_options
 @click.option(
@@ -156,12 +211,7 @@ def open_output(output: str) -> Iterator[TextIO]:
     help="How many results.",
 )
 @click.option("--json", "json_flag", is_flag=True, help="The results as one JSON array.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["ndjson", "csv", "json"]),
-    help="The results as NDJSON, CSV or JSON on stdout.",
-)
+@output_options(("ndjson", "csv", "json"), None)
 @click.option("--no-ads", is_flag=True, help="Leave out ads (as `tgparser process` flagged them).")
 @pass_app
 def search(
@@ -176,44 +226,75 @@ def search(
     json_flag: bool,
     fmt: str | None,
     no_ads: bool,
+    output: str,
 ) -> None:
-    """Full-text search: words, "phrases", OR, -excluded, prefix*.
+    """Full-text search of the archive, best matches first.
 
-    Case-insensitive and language-neutral (Russian, Ukrainian, English alike). Results are
-    ranked best first, with the matches marked ** in the snippet.
+    \b
+    Query syntax:
+      word other        both words
+      "exact phrase"    the words next to each other, in that order
+      this OR that      either side (a b OR c means (a b) OR c)
+      -word, NOT word   without it (also -"a phrase")
+      prefix*           words starting with it
+
+    Case-insensitive and language-neutral (Russian, Ukrainian, English alike). On a terminal
+    each result shows its date, chat, author, snippet (matches highlighted) and link. With
+    --json or --format the results carry the export fields (see `tgparser export messages
+    --help`) plus score and snippet (matches between **).
+
+    \b
+    Examples:
+      tgparser search 'postgres "connection pool" -mysql' --since 30d
+      tgparser search 'репликация OR replication' --source @name --format csv -o hits.csv
     """
     from tgparser import export as out_service
-    from tgparser.search import SEARCH_FIELDS
+    from tgparser.search import SEARCH_FIELDS, count_matches
     from tgparser.search import search as run_search
 
+    fmt = _choose_format(app, json_flag, fmt, None)
     storage = app.storage()
     filters = out_service.build_filter(
         storage, sources=sources, kinds=kinds, since=since, until=until, topic=topic
     )
     filters = dataclasses.replace(filters, no_ads=no_ads)
-    hits = run_search(storage, " ".join(query), filters, limit=limit)
-    if app.wants_json(json_flag) and fmt is None:
-        fmt = "json"
-    if fmt:
-        if hits or fmt != "ndjson":
-            out_service.write_records(hits, sys.stdout, fmt, SEARCH_FIELDS)
-        return
-    _print_hits(app, hits)
+    text = " ".join(query)
+    hits = run_search(storage, text, filters, limit=limit)
+    with out_service.open_output(output) as out:
+        if fmt:
+            if hits or fmt != "ndjson":
+                out_service.write_records(hits, out, fmt, SEARCH_FIELDS)
+            return
+        total = count_matches(storage, text, filters) if len(hits) == limit else len(hits)
+        _print_hits(app, out, storage, hits, total)
 
 
-def _print_hits(app: App, hits: list[dict[str, Any]]) -> None:
+def _print_hits(
+    app: App, out: TextIO, storage: Any, hits: list[dict[str, Any]], total: int
+) -> None:
     if not hits:
-        return  # no match: nothing printed, exit 0
+        app.info("no match")
+        return
+    from rich.console import Console
     from rich.markup import escape
 
-    console = app.stdout_console()
+    from tgparser.transcript import author, chat_title, when
+
+    chats = {s["chat_id"]: s for s in storage.list_sources()}
+    console = app.stdout_console() if out is sys.stdout else Console(file=out, width=160)
     for hit in hits:
-        where = f"@{hit['source_username']}" if hit["source_username"] else hit["source_chat_id"]
-        header = f"{hit['date'][:16].replace('T', ' ')}  {where}  {hit['url'] or ''}"
+        chat = chat_title(hit["source_chat_id"], chats.get(hit["source_chat_id"], {}))
+        if hit["kind"] == "comment":
+            chat += ", comments"
+        header = f"{when(hit)}  {chat}  · {author(hit)}"
         snippet = " ".join((hit["snippet"] or "").split())
         marked = re.sub(r"\*\*(.+?)\*\*", r"[bold yellow]\1[/bold yellow]", escape(snippet))
         console.print(f"[dim]{escape(header)}[/dim]")
         console.print(f"    {marked}" if console.is_terminal else f"    {snippet}")
+        if hit["url"]:
+            console.print(f"    [blue]{escape(hit['url'])}[/blue]")
+    if total > len(hits):
+        app.info(f"{len(hits)} of {total:,} matches (--limit {min(total, 10_000)} shows more)")
 
 
 @click.command()

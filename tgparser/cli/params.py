@@ -10,14 +10,24 @@ import click
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_GIVEN = re.compile(r"^\s*\d+(?:\.\d+)?\s*[smhdwSMHDW]\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks", "": "days"}
 
 
+def parse_duration(text: str) -> timedelta | None:
+    """`3d`, `12h`, `90m`, `30s`, `2w`, or a bare number of days; None when it is not one."""
+    match = _DURATION.match(text.lower())
+    if not match:
+        return None
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
 class DateTimeParam(click.ParamType):
-    """`2025-01-31`, `2025-01-31T12:00`, `2025-01-31 12:00:00+03:00`; no zone means UTC.
+    """`2025-01-31`, `2025-01-31T12:00`, `2025-01-31 12:00:00+03:00` (no zone means UTC), or
+    a duration before now: `7d`, `12h`, `90m`, `2w`.
 
     As an upper bound (`--until`), the value becomes the exclusive end of what it names: a
-    date includes that whole day, a datetime includes that instant.
+    date includes that whole day, a datetime includes that instant, a duration ends then.
     """
 
     name = "DATE"
@@ -30,11 +40,19 @@ class DateTimeParam(click.ParamType):
     ) -> datetime:
         if isinstance(value, datetime):
             return value
+        text = str(value).strip()
+        if _UNIT_GIVEN.match(text):  # 7d: that long ago (a bare number is not taken as days)
+            ago = parse_duration(text)
+            if ago is not None:
+                return datetime.now(UTC) - ago
         try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             self.fail(
-                f"{value!r} is not a date (use YYYY-MM-DD or an ISO-8601 datetime)", param, ctx
+                f"{value!r} is not a date (use YYYY-MM-DD, an ISO-8601 datetime, "
+                "or a time ago such as 7d, 12h)",
+                param,
+                ctx,
             )
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         if self.upper:
@@ -59,14 +77,37 @@ class DurationParam(click.ParamType):
         text = str(value).strip().lower()
         if self.allow_all and text == "all":
             return None
-        match = _DURATION.match(text)
-        if not match:
+        duration = parse_duration(text)
+        if duration is None:
             hint = ", or all" if self.allow_all else ""
             self.fail(f"{value!r} is not a duration (e.g. 3d, 12h, 90m{hint})", param, ctx)
-        return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        return duration
 
 
 DATE = DateTimeParam()
 UNTIL = DateTimeParam(upper=True)
 DURATION = DurationParam()
 DURATION_OR_ALL = DurationParam(allow_all=True)
+
+
+def rejects_json(hint: str) -> Any:
+    """For a command with no JSON output: the global `--json` is a usage error (with `hint`)
+    instead of being silently ignored. `tests/test_hardening_output.py` checks that every
+    command either honours `--json` or carries this mark."""
+
+    def mark(command: click.Command) -> click.Command:
+        callback = command.callback
+        assert callback is not None
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            root = ctx.find_root()
+            if root.params.get("json_output"):
+                raise click.UsageError(f"--json does not apply here: {hint}", ctx)
+            return callback(*args, **kwargs)
+
+        command.callback = checked
+        command.rejects_json = True  # type: ignore[attr-defined]
+        return command
+
+    return mark

@@ -115,7 +115,10 @@ def source_pause(app: App, refs: tuple[str, ...]) -> None:
     """Stop ingesting these chats (their archive stays)."""
     from tgparser.sources import set_status
 
-    for s in set_status(app.storage(), refs, "paused"):
+    changed = set_status(app.storage(), refs, "paused")
+    if app.wants_json():
+        app.print_json([_status_json(s, "paused") for s in changed])
+    for s in changed:
         app.info(f"paused {_label(s)}")
 
 
@@ -126,7 +129,10 @@ def source_resume(app: App, refs: tuple[str, ...]) -> None:
     """Ingest these chats again."""
     from tgparser.sources import set_status
 
-    for s in set_status(app.storage(), refs, "active"):
+    changed = set_status(app.storage(), refs, "active")
+    if app.wants_json():
+        app.print_json([_status_json(s, "active") for s in changed])
+    for s in changed:
         app.info(f"resumed {_label(s)}")
 
 
@@ -153,7 +159,20 @@ def source_remove(app: App, refs: tuple[str, ...], purge: bool, yes: bool) -> No
     sources = find_sources(storage, refs)
     if purge and not yes:
         _confirm_purge(purge_preview(storage, sources))
-    for s, deleted in remove_sources(storage, sources, purge=purge):
+    removed = remove_sources(storage, sources, purge=purge)
+    if app.wants_json():
+        app.print_json(
+            [
+                {
+                    "chat_id": s["chat_id"],
+                    "label": _label(s),
+                    "removed": True,
+                    "deleted_messages": n,
+                }
+                for s, n in removed
+            ]
+        )
+    for s, deleted in removed:
         note = f", {deleted:,} messages deleted" if purge else " (archive kept)"
         app.info(f"removed {_label(s)}{note}")
 
@@ -187,6 +206,10 @@ def _label(source: dict[str, Any]) -> str:
     from tgparser.sources import chat_label
 
     return chat_label(source)
+
+
+def _status_json(source: dict[str, Any], status: str) -> dict[str, Any]:
+    return {"chat_id": source["chat_id"], "label": _label(source), "status": status}
 
 
 def _source_json(source: dict[str, Any]) -> dict[str, Any]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from tgparser.cli.app import App, pass_app
+from tgparser.cli.params import rejects_json
 
 
-@click.command()
+@rejects_json("login talks to a person; `tgparser --json whoami` reports the account after")
+@click.command(short_help="Log in to Telegram; the session stays in the data folder (0600).")
 @click.option("--api-id", type=int, help="Telegram API id [env: TGPARSER_API_ID].")
 @click.option("--api-hash", help="Telegram API hash [env: TGPARSER_API_HASH].")
 @click.option("--phone", help="Non-interactive step 1: send the login code to this number.")
@@ -108,4 +110,6 @@ def logout(app: App) -> None:
     from tgparser.telegram import login as service
 
     existed = service.logout(app.settings)
+    if app.wants_json():
+        app.print_json({"logged_out": existed})
     app.info("logged out" if existed else "no session to log out of")

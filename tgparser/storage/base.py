@@ -103,6 +103,7 @@ class MessageFilter:
     min_views: int | None = None
     no_ads: bool = False  # leave out messages whose current document is an ad
     topic: str | None = None  # only the messages of this topic's bundle (`topics`)
+    authors: tuple[int | str, ...] = ()  # sender ids, or names (signature or sender name)
 
 
 @dataclass
@@ -633,6 +634,13 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
             params.append(f.topic)
         if f.no_ads:
             clauses.append(not_an_ad_sql(a))
+        if f.authors:
+            ids = [x for x in f.authors if isinstance(x, int)]
+            names = [x for x in f.authors if isinstance(x, str)]
+            either = [f"{a}.sender_id = {p}"] * len(ids)
+            either += [f"{a}.post_author = {p} OR {a}.sender_name = {p}"] * len(names)
+            clauses.append(f"({' OR '.join(either)})")
+            params += [*ids, *(n for name in names for n in (name, name))]
         return clauses, params
 
     def iter_export(
@@ -642,12 +650,13 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
         with_comments: bool = False,
         columns: Sequence[str] = MESSAGE_COLUMNS,
         batch_size: int = 2000,
+        limit: int | None = None,
     ) -> Iterator[Row]:
         """Stream the messages a filter selects, each with `source_username` (the followed
         chat's: a comment's channel, else its own chat). With `with_comments`, each selected
         post is followed by its whole thread. Only `columns` are read (raw JSON is the
-        largest). Memory stays flat whatever the archive size."""
-        clauses, params = self._filter_sql(f)
+        largest); `limit` stops after that many rows. Memory stays flat whatever the archive
+        size."""
         wanted = tuple(columns)
         # Timestamps come back as ISO-8601 UTC text (2025-03-01T09:00:00.000000Z), made by
         # the database: an export writes them as text anyway, and parsing a million
@@ -657,15 +666,29 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
             self._timestamp_text(f"m.{c}") if kinds[c] == "timestamp" else f"m.{c}" for c in wanted
         )
         decoded = tuple(c for c in wanted if kinds[c] != "timestamp")
+        sql, params = self._export_sql(f, f"{columns_sql}, s.username", with_comments, limit)
+        convert = self._decoded_columns("messages", decoded)
+        for values in self._stream(sql, params, batch_size):
+            row = dict(zip(wanted, values[:-1], strict=True))
+            for column, decode in convert:
+                if row[column] is not None:
+                    row[column] = decode(row[column])
+            row["source_username"] = values[-1]
+            yield row
+
+    def _export_sql(
+        self, f: MessageFilter, select_list: str, with_comments: bool, limit: int | None
+    ) -> tuple[str, list[Any]]:
+        """The export's SELECT (messages m, the followed chat's row s) in export order."""
+        clauses, params = self._filter_sql(f)
         select = (
-            f"SELECT {columns_sql}, s.username FROM messages m LEFT JOIN sources s "
+            f"SELECT {select_list} FROM messages m LEFT JOIN sources s "
             "ON s.chat_id = COALESCE(m.parent_chat_id, m.chat_id)"
         )
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         if not with_comments:
-            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             sql = f"{select} {where} ORDER BY m.chat_id, m.date, m.message_id"
         else:
-            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             picked = f"SELECT m.chat_id, m.message_id FROM messages m {where}"
             sql = (
                 f"{select} WHERE (m.chat_id, m.message_id) IN ({picked}) "
@@ -675,14 +698,45 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
                 "CASE WHEN m.parent_chat_id IS NULL THEN 0 ELSE 1 END, m.date, m.message_id"
             )
             params = params * 2
-        convert = self._decoded_columns("messages", decoded)
-        for values in self._stream(sql, params, batch_size):
-            row = dict(zip(wanted, values[:-1], strict=True))
-            for column, decode in convert:
-                if row[column] is not None:
-                    row[column] = decode(row[column])
-            row["source_username"] = values[-1]
-            yield row
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return sql, params
+
+    def iter_export_json(
+        self,
+        f: MessageFilter,
+        fields: Sequence[tuple[str, str]],
+        *,
+        with_comments: bool = False,
+        limit: int | None = None,
+        batch_size: int = 2000,
+    ) -> Iterator[str]:
+        """The messages `iter_export` selects, each as one compact JSON object made by the
+        database (no Python per row): `fields` are (name, SQL expression over m and s) in
+        order; `timestamp_text_sql` and `reactions_json_sql` give the dialect's parts."""
+        for (line,) in self._stream(
+            *self._json_export_sql(f, fields, with_comments, limit), batch_size
+        ):
+            yield line
+
+    @abstractmethod
+    def _json_export_sql(
+        self,
+        f: MessageFilter,
+        fields: Sequence[tuple[str, str]],
+        with_comments: bool,
+        limit: int | None,
+    ) -> tuple[str, list[Any]]:
+        """The SELECT of one JSON text column for `iter_export_json`."""
+
+    def timestamp_text_sql(self, expression: str) -> str:
+        """SQL giving a timestamp as the export's fixed-width ISO-8601 UTC text."""
+        return self._timestamp_text(expression)
+
+    @abstractmethod
+    def reactions_json_sql(self, column: str) -> str:
+        """SQL giving a reactions column as compact JSON, [{"reaction":…,"count":…}], to be
+        embedded as JSON (not as a string) in `iter_export_json`'s objects."""
 
     def _timestamp_text(self, expression: str) -> str:
         """SQL giving a timestamp column as fixed-width ISO-8601 UTC text."""
@@ -702,6 +756,15 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
             row["source_username"], row["score"], row["snippet"] = values[-3:]
             found.append(row)
         return found
+
+    def count_search(self, groups: list[Any], f: MessageFilter) -> int:
+        """How many messages match a parsed query under the filter."""
+        clauses, params = self._filter_sql(f)
+        return self._count_search_rows(groups, "".join(f" AND {c}" for c in clauses), params)
+
+    @abstractmethod
+    def _count_search_rows(self, groups: list[Any], where: str, params: list[Any]) -> int:
+        """The number of matching messages (as m); `where` as for `_search_rows`."""
 
     @abstractmethod
     def _search_rows(

@@ -21,6 +21,7 @@ from tgparser.errors import MigrationError, StorageBusyError, StorageError
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import (
     MESSAGE_COLUMNS,
+    MessageFilter,
     Row,
     Storage,
     as_utc,
@@ -223,6 +224,39 @@ class PostgresStorage(Storage):
         )
         query = to_tsquery(groups)
         return self._query(sql, [query, *params, limit, query])
+
+    def _json_export_sql(
+        self,
+        f: MessageFilter,
+        fields: Sequence[tuple[str, str]],
+        with_comments: bool,
+        limit: int | None,
+    ) -> tuple[str, list[Any]]:
+        # row_to_json writes compact JSON ({"a":1}) with the columns in order, json values
+        # verbatim; the subquery's ORDER BY gives the rows' order.
+        columns = ", ".join(f'{expression} AS "{name}"' for name, expression in fields)
+        sql, params = self._export_sql(f, columns, with_comments, limit)
+        return f"SELECT row_to_json(t)::text FROM ({sql}) t", params
+
+    def reactions_json_sql(self, column: str) -> str:
+        # jsonb prints ", " and ": " and sorts keys: rebuilt compact, "reaction" first.
+        reaction = (
+            "CASE WHEN jsonb_typeof(e.v->'reaction') = 'object' THEN "
+            "'{\"custom_emoji_id\":' || (e.v->'reaction'->'custom_emoji_id')::text || '}' "
+            "ELSE (e.v->'reaction')::text END"
+        )
+        return (
+            f"CASE WHEN {column} IS NULL THEN NULL ELSE "
+            f"(SELECT COALESCE('[' || string_agg('{{\"reaction\":' || {reaction} || ',\"count\":' "
+            "|| (e.v->'count')::text || '}', ',' ORDER BY e.i) || ']', '[]')::json "
+            f"FROM jsonb_array_elements({column}) WITH ORDINALITY AS e(v, i)) END"
+        )
+
+    def _count_search_rows(self, groups: list[Any], where: str, params: list[Any]) -> int:
+        from tgparser.search_query import to_tsquery
+
+        sql = f"SELECT count(*) FROM messages m WHERE m.search @@ to_tsquery('simple', %s){where}"
+        return self._query(sql, [to_tsquery(groups), *params])[0][0]
 
     def _timestamp_text(self, expression: str) -> str:
         return f"""to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""

@@ -17,7 +17,14 @@ import sqlite_utils
 
 from tgparser.errors import MigrationError, NoArchiveError, StorageBusyError, StorageError
 from tgparser.storage import migrations as mig
-from tgparser.storage.base import Storage, as_utc, clean_text, json_text, utcnow
+from tgparser.storage.base import (
+    MessageFilter,
+    Storage,
+    as_utc,
+    clean_text,
+    json_text,
+    utcnow,
+)
 from tgparser.storage.columns import TABLE_COLUMNS
 from tgparser.storage.urls import DatabaseURL
 
@@ -134,6 +141,28 @@ class SQLiteStorage(Storage):
             "ORDER BY bm25(messages_fts), m.date DESC LIMIT ?"
         )
         return self._query(sql, [to_fts5(groups), *params, limit])
+
+    def _json_export_sql(
+        self,
+        f: MessageFilter,
+        fields: Sequence[tuple[str, str]],
+        with_comments: bool,
+        limit: int | None,
+    ) -> tuple[str, list[Any]]:
+        pairs = ", ".join(f"'{name}', {expression}" for name, expression in fields)
+        return self._export_sql(f, f"json_object({pairs})", with_comments, limit)
+
+    def reactions_json_sql(self, column: str) -> str:
+        return f"json({column})"  # stored compact, keys in the documented order
+
+    def _count_search_rows(self, groups: list[Any], where: str, params: list[Any]) -> int:
+        from tgparser.search_query import to_fts5
+
+        sql = (
+            "SELECT count(*) FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid "
+            f"WHERE messages_fts MATCH ?{where}"
+        )
+        return self._query(sql, [to_fts5(groups), *params])[0][0]
 
     def identity(self) -> str:
         return f"sqlite:{self.path.resolve()}"
