@@ -104,6 +104,52 @@ def fill_archive(url: str) -> None:
         )
         store.upsert_messages([make_message(1, text="edited ✓")])  # a message_versions row
         store.set_thread_cursor(CHANNEL_ID, 1, 7)
+        # Knowledge documents (tgparser process): floats, JSON lists, bools, NULLs.
+        store.upsert_documents(
+            [
+                {
+                    "chat_id": CHANNEL_ID,
+                    "message_id": 1,
+                    "processor": "llm",
+                    "processor_version": "1",
+                    "model": "m",
+                    "prompt_id": "p",
+                    "content_hash": "h",
+                    "urls": [{"url": "https://x.example/?erid=A1b2C3", "domain": "x.example"}],
+                    "is_ad": True,
+                    "ad_reasons": ["erid=A1b2C3 in the link"],
+                    "entities": [{"type": "product", "value": "Ж", "confidence": 0.3}],
+                    "cost": 0.1 + 0.2,
+                    "processed_at": datetime(2024, 3, 1, 12, 0, 0, 1, tzinfo=UTC),
+                }
+            ]
+        )
+        store.record_failures(
+            [
+                {
+                    "chat_id": GROUP,
+                    "message_id": 7,
+                    "processor": "llm",
+                    "processor_version": "1",
+                    "content_hash": "h7",
+                    "error": "timeout",
+                }
+            ]
+        )
+        store.cache_responses(
+            [
+                {
+                    "model": "m",
+                    "prompt_id": "p",
+                    "input_hash": "i",
+                    "response": {"summary": "s"},
+                    "tokens_in": 3,
+                    "tokens_out": 1,
+                    "cost": 1 / 3,
+                    "created_at": datetime(2024, 3, 1, tzinfo=UTC),
+                }
+            ]
+        )
 
 
 def run(*args: str) -> Result:
@@ -133,8 +179,13 @@ def test_copy_every_direction_with_verify(pair: tuple[str, str]) -> None:
         "messages": 4,
         "message_versions": 1,
         "thread_cursors": 1,
+        "documents": 1,
+        "document_failures": 1,
+        "llm_cache": 1,
     }
     with open_storage(source) as a, open_storage(target) as b:
+        assert b.get_document(CHANNEL_ID, 1, "llm") == a.get_document(CHANNEL_ID, 1, "llm")
+        assert b.cached_responses("m", "p", ["i"]) == a.cached_responses("m", "p", ["i"])
         for key in [(CHANNEL_ID, 1), (CHANNEL_ID, 2), (CHANNEL_ID, 3), (GROUP, 7)]:
             assert b.get_message(*key) == a.get_message(*key)
         assert b.list_sources() == a.list_sources()

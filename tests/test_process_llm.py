@@ -173,7 +173,7 @@ def test_max_cost_stops_before_the_budget_is_exceeded(db_url: str, fake: FakeLLM
     fill(db_url)
     estimate = process(db_url, "--dry-run")["estimate"]
     assert fake.requests == []  # a dry run calls nothing
-    assert estimate["messages"] == 9 and estimate["requests"] == 7
+    assert estimate["messages"] == 9 and estimate["to_send"] == 7
     assert estimate["tokens"]["in"] > 0 and estimate["cost"] > 0
     budget = estimate["cost"] / 3
     first = process(db_url, "--max-cost", f"{budget:.6f}")
@@ -234,3 +234,52 @@ def test_the_api_key_is_sent_and_never_printed(db_url: str, monkeypatch) -> None
         assert "sk-secret" not in shown.stdout
         assert json.loads(shown.stdout)["settings"]["llm_api_key"] == "***"
         assert server.problems == []
+
+
+def test_reply_validation_names_the_first_problem() -> None:
+    good = {
+        "id": "1",
+        "summary": " s ",
+        "keywords": ["a", "a", " b "],
+        "entities": [{"type": "Company", "value": "X", "confidence": 1}],
+        "language": "RU",
+        "is_ad": False,
+        "ad_reason": "",
+    }
+    items = llm.validate_reply("```json\n" + json.dumps({"items": [good]}) + "\n```", ["1"])
+    assert items["1"] == {
+        "summary": "s",
+        "keywords": ["a", "b"],
+        "entities": [{"type": "other", "value": "X", "confidence": 1.0}],
+        "language": "ru",
+        "is_ad": False,
+        "ad_reason": "",
+    }
+    bare = {k: v for k, v in good.items() if k != "id"}
+    assert llm.validate_reply(json.dumps(bare), ["1"])["1"]["summary"] == "s"
+    for reply, problem in [
+        ("nope", "not JSON"),
+        ("[]", '"items" array'),
+        (json.dumps({"items": [{**good, "id": "9"}]}), "unknown id '9'"),
+        (json.dumps({"items": []}), "no item for id '1'"),
+        (json.dumps({"items": [{**good, "is_ad": "no"}]}), "is_ad must be true or false"),
+        (json.dumps({"items": [{**good, "keywords": [1]}]}), "keywords must be an array"),
+        (
+            json.dumps(
+                {"items": [{**good, "entities": [{**good["entities"][0], "confidence": 2}]}]}
+            ),
+            "between 0 and 1",
+        ),
+    ]:
+        with pytest.raises(llm.InvalidReply, match=problem):
+            llm.validate_reply(reply, ["1"])
+
+
+def test_prices_and_estimates() -> None:
+    prices = llm.parse_prices("gpt-4o-mini=0.15/0.60; local = 0/0")
+    assert prices["gpt-4o-mini"].cost(1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert prices["local"].cost(5, 5) == 0
+    with pytest.raises(llm.ConfigError, match="bad llm_prices entry"):
+        llm.parse_prices("gpt=cheap")
+    # Generous: Cyrillic takes two bytes a letter.
+    assert llm.estimate_tokens("привет") > llm.estimate_tokens("hello!")

@@ -125,7 +125,8 @@ def process(
     if app.wants_json(json_flag):
         app.print_json(summary.as_dict())
     else:
-        _report(app, summary)
+        priced = processor != "llm" or runner.config.prices is not None
+        _report(app, summary, priced)
     if summary.exit_code:
         raise click.exceptions.Exit(summary.exit_code)
 
@@ -140,15 +141,20 @@ def _progress(app: App) -> Any:
     return RichIngestProgress()
 
 
-def _report(app: App, summary: Any) -> None:
+def _report(app: App, summary: Any, priced: bool) -> None:
     if summary.dry_run:
         estimate = summary.estimate
         line = f"would process {estimate.messages:,} messages"
         if summary.processor == "llm":
             line += (
-                f": {estimate.requests:,} to send to {summary.model} (the rest are noise or "
+                f": {estimate.to_send:,} to send to {summary.model} (the rest are noise or "
                 f"cached), about {estimate.tokens_in:,} tokens in and at most "
-                f"{estimate.tokens_out:,} out, at most ${estimate.cost:.4f}"
+                f"{estimate.tokens_out:,} out, "
+                + (
+                    f"at most ${estimate.cost:.4f}"
+                    if priced
+                    else f"cost unknown (no price for {summary.model}: set llm_prices)"
+                )
             )
         click.echo(line)
         return

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections import Counter
 from typing import Any
 
 from tgparser.process.ads import ad_reasons
 from tgparser.process.clean import clean_message
-from tgparser.process.keywords import keywords, summary
-from tgparser.process.language import detect_language
+from tgparser.process.keywords import keywords_of_words, summary
+from tgparser.process.language import _NOT_TEXT, _TOKEN, language_of_words
 from tgparser.process.noise import noise_reason
 from tgparser.storage.documents import ProcessorIdentity
 
@@ -28,7 +29,11 @@ _PUNCTUATION = {cp: " " for cp in range(0x10000) if unicodedata.category(chr(cp)
 def text_hash(text_clean: str) -> str:
     """The hash of a text as duplicates compare it: case, punctuation and spacing ignored;
     empty for texts too short to call a copy."""
-    normal = " ".join(text_clean.casefold().translate(_PUNCTUATION).split())
+    return _hash(_TOKEN.findall(text_clean.lower()))
+
+
+def _hash(words: list[str]) -> str:
+    normal = " ".join(words)
     if len(normal) < DUPLICATE_MIN_CHARS:
         return ""
     return hashlib.blake2b(normal.encode(), digest_size=16).hexdigest()
@@ -39,7 +44,15 @@ def builtin_fields(message: dict[str, Any]) -> dict[str, Any]:
     which sees other messages)."""
     cleaned = clean_message(message.get("text") or "", message.get("entities"))
     text = cleaned.text
-    language = detect_language(text)
+    # One pass over the words serves language, keywords and the duplicate hash.
+    words = _TOKEN.findall(text.lower())
+    plain = text
+    if "://" in text or "www." in text or "@" in text or "#" in text:
+        plain = _NOT_TEXT.sub(" ", text)  # links, mentions, hashtags: no language, no topic
+    lower = plain.lower()
+    tokens = _TOKEN.findall(lower) if plain is not text else words
+    counts = Counter(tokens)
+    language = language_of_words(counts, lower)
     reasons = ad_reasons(text, cleaned.urls, cleaned.hashtags)
     noise = noise_reason(
         text,
@@ -53,7 +66,7 @@ def builtin_fields(message: dict[str, Any]) -> dict[str, Any]:
         "message_id": message["message_id"],
         "content_hash": message["content_hash"],
         "text_clean": text,
-        "text_hash": "" if noise else text_hash(text),
+        "text_hash": "" if noise else _hash(words),
         "language": language,
         "urls": cleaned.urls,
         "hashtags": cleaned.hashtags,
@@ -64,7 +77,9 @@ def builtin_fields(message: dict[str, Any]) -> dict[str, Any]:
         "noise_reason": noise,
         "duplicate_of_chat_id": None,
         "duplicate_of_message_id": None,
-        "keywords": keywords(text, language) if noise is None else [],
+        "keywords": keywords_of_words(tokens, counts, plain, lower, language)
+        if noise is None
+        else [],
         "summary": summary(text) if noise is None else "",
         "entities": None,
     }

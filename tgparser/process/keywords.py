@@ -12,6 +12,7 @@ SUMMARY_CHARS characters; a first sentence that is longer is cut at a word and e
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 
@@ -21,36 +22,44 @@ MAX_KEYWORDS = 10
 SUMMARY_CHARS = 280
 
 _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
-_WORD = re.compile(r"[^\W\d_][\w\-]+[^\W_]")  # three characters or more
+_TOKEN = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
 _ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
 _LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
-KEYWORD_CHARS = 3000  # of a long text, the start is read
 
 
 def keywords(text: str, language: str, limit: int = MAX_KEYWORDS) -> list[str]:
-    if not text:
-        return []
-    text = text[:KEYWORD_CHARS]
     if "://" in text or "www." in text or "@" in text or "#" in text:
         text = _NOT_WORDS.sub(" ", text)
     lower = text.lower()
-    tokens = _WORD.findall(lower)
+    tokens = _TOKEN.findall(lower)
+    return keywords_of_words(tokens, Counter(tokens), text, lower, language, limit)
+
+
+def keywords_of_words(
+    tokens: list[str],
+    counts: Counter[str],
+    text: str,
+    lower: str,
+    language: str,
+    limit: int = MAX_KEYWORDS,
+) -> list[str]:
+    """Keywords from a text's lower-case words in order (`tokens`, counted in `counts`), the
+    text and its lower-case form (for the spelling of product names)."""
     if not tokens:
         return []
-    counts = Counter(tokens)  # counted in C
-    stop = _ALWAYS_STOP | STOPWORDS.get(language, frozenset())
+    stop = _stop_words(language)
     # Distinct words in order of first use; the most frequent first, earlier ones on ties
     # (sorted is stable), so the lead wins among words said once. Only the best few are
     # grouped by stem and scored in Python.
-    order = [w for w in dict.fromkeys(tokens) if w not in stop]
+    # A Counter keeps the order words were first seen.
+    order = [w for w in counts if len(w) > 2 and w not in stop and not w[0].isdigit()]
     top = sorted(order, key=counts.__getitem__, reverse=True)[: limit * 3]
-    rank = {w: i for i, w in enumerate(top)}
     latin_bonus = language not in _LATIN_TEXT
     scores: dict[str, float] = {}
     first: dict[str, int] = {}
     best: dict[str, tuple[int, str]] = {}
-    for word in top:
+    for rank, word in enumerate(top):
         count = counts[word]
         if word.isascii():
             key = word[:-1] if len(word) > 4 and word[-1] == "s" and word[-2] != "s" else word
@@ -59,7 +68,7 @@ def keywords(text: str, language: str, limit: int = MAX_KEYWORDS) -> list[str]:
             key = word[: max(4, len(word) - 2)] if len(word) > 5 else word
             score = count
         scores[key] = scores.get(key, 0) + score
-        first.setdefault(key, rank[word])
+        first.setdefault(key, rank)
         if count > best.get(key, (0, ""))[0]:
             best[key] = (count, word)
     ranked = sorted(scores, key=lambda k: (-scores[k], first[k]))[:limit]
@@ -72,6 +81,11 @@ def keywords(text: str, language: str, limit: int = MAX_KEYWORDS) -> list[str]:
             if written[1:] != word[1:]:
                 shown[n] = written
     return shown
+
+
+@functools.cache
+def _stop_words(language: str) -> frozenset[str]:
+    return _ALWAYS_STOP | STOPWORDS.get(language, frozenset())
 
 
 def _lead_end(text: str) -> int:

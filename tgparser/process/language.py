@@ -23,21 +23,6 @@ MIN_LETTERS_WITHOUT_EVIDENCE = 20  # no telling letter or word: a default only f
 SAMPLE_CHARS = 1000  # the first characters are plenty to tell
 
 _NOT_TEXT = re.compile(r"(?i)\b(?:https?://|www\.)\S+|[@#]\w+")
-# Runs of letters of one script: counted by run, not by letter (far fewer objects).
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]+")
-_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]+")
-_OTHER_SCRIPTS: list[tuple[str, re.Pattern[str]]] = [
-    ("arabic", re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]+")),
-    ("el", re.compile(r"[\u0370-\u03ff]+")),
-    ("he", re.compile(r"[\u0590-\u05ff]+")),
-    ("ja", re.compile(r"[\u3040-\u30ff]+")),
-    ("zh", re.compile(r"[\u4e00-\u9fff]+")),
-    ("ko", re.compile(r"[\uac00-\ud7af]+")),
-    ("hi", re.compile(r"[\u0900-\u097f]+")),
-    ("th", re.compile(r"[\u0e00-\u0e7f]+")),
-    ("ka", re.compile(r"[\u10a0-\u10ff]+")),
-    ("hy", re.compile(r"[\u0530-\u058f]+")),
-]
 _UK_LETTERS = "іїєґ"
 _RU_LETTERS = "ыэъё"
 _FA_LETTERS = "\u067e\u0686\u0698\u06af\u06a9\u06cc"  # پ چ ژ گ ک ی
@@ -68,25 +53,71 @@ def detect_language(text: str) -> str:
     sample = text[:SAMPLE_CHARS]
     if "://" in sample or "www." in sample or "@" in sample or "#" in sample:
         sample = _NOT_TEXT.sub(" ", sample)
-    cyrillic = _CYRILLIC.findall(sample)
-    latin = _LATIN.findall(sample)
-    counts = {"cyrillic": sum(map(len, cyrillic)), "latin": sum(map(len, latin))}
-    known = counts["cyrillic"] + counts["latin"]
-    if known * 2 < len(sample.strip()):  # much else: look for the other scripts
-        for name, pattern in _OTHER_SCRIPTS:
-            counts[name] = sum(map(len, pattern.findall(sample)))
-    letters = sum(counts.values())
-    if letters < MIN_LETTERS:
+    lower = sample.lower()
+    return language_of_words(Counter(_TOKEN.findall(lower)), lower)
+
+
+def language_of_words(words: Counter[str], lower: str) -> str:
+    """The language of a text from its lower-case words (letters and digits, counted) and
+    its lower-case text (URLs, mentions and hashtags left out)."""
+    cyrillic = latin = 0
+    others: list[str] = []
+    for word, count in words.items():  # by the script of the first letter: fast paths first
+        first = word[0]
+        if "\u0400" <= first <= "\u04ff":
+            cyrillic += len(word) * count
+        elif first < "\u0250":
+            if first.isalpha():
+                latin += len(word) * count
+        else:
+            others.append(word)
+    letters = {"cyrillic": cyrillic, "latin": latin}
+    for word in others:
+        script = _script(word[0])
+        if script is not None:
+            letters[script] = letters.get(script, 0) + len(word) * words[word]
+    total = sum(letters.values())
+    if total < MIN_LETTERS:
         return UNDETERMINED
     # Russian and Ukrainian tech posts are full of Latin product names: Cyrillic wins at 25%.
-    if counts["cyrillic"] >= 0.25 * letters:
-        return _cyrillic(" ".join(cyrillic).lower(), counts["cyrillic"])
-    script = max(counts, key=lambda name: counts[name])
+    if letters["cyrillic"] >= 0.25 * total:
+        return _cyrillic(words, lower, letters["cyrillic"])
+    script = max(letters, key=lambda name: letters[name])
     if script == "latin":
-        return _latin(" ".join(latin).lower(), counts["latin"])
+        return _latin(words, lower, letters["latin"])
     if script == "arabic":
-        return _arabic(sample)
+        return _arabic(words, lower)
     return script
+
+
+def _script(char: str) -> str | None:
+    code = ord(char)
+    if code < 0x250:
+        return "latin" if char.isalpha() else None
+    if 0x400 <= code <= 0x4FF:
+        return "cyrillic"
+    for low, high, name in _RANGES:
+        if low <= code <= high:
+            return name
+    return None
+
+
+_RANGES = (
+    (0x600, 0x6FF, "arabic"),
+    (0x750, 0x77F, "arabic"),
+    (0xFB50, 0xFDFF, "arabic"),
+    (0xFE70, 0xFEFF, "arabic"),
+    (0x370, 0x3FF, "el"),
+    (0x590, 0x5FF, "he"),
+    (0x3040, 0x30FF, "ja"),
+    (0x4E00, 0x9FFF, "zh"),
+    (0xAC00, 0xD7AF, "ko"),
+    (0x900, 0x97F, "hi"),
+    (0xE00, 0xE7F, "th"),
+    (0x10A0, 0x10FF, "ka"),
+    (0x530, 0x58F, "hy"),
+)
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 def _hits(words: Counter[str], vocabulary: frozenset[str]) -> int:
@@ -101,8 +132,7 @@ def _letters(text: str, alphabet: str) -> int:
     return sum(text.count(c) for c in alphabet)
 
 
-def _cyrillic(text: str, letters: int) -> str:
-    words = Counter(text.split())
+def _cyrillic(words: Counter[str], text: str, letters: int) -> str:
     # Endings as telling as the letters: -ння (uk) and -ние / -ния (ru).
     uk = 2 * _letters(text, _UK_LETTERS) + 3 * _hits(words, _UK_ONLY) + 2 * text.count("ння")
     ru = 2 * _letters(text, _RU_LETTERS) + 3 * _hits(words, _RU_ONLY)
@@ -114,15 +144,13 @@ def _cyrillic(text: str, letters: int) -> str:
     return UNDETERMINED
 
 
-def _arabic(sample: str) -> str:
-    words = Counter(re.findall(r"[^\W\d_]+", sample))
-    fa = _letters(sample, _FA_LETTERS) + 3 * _hits(words, _FA_ONLY)
-    ar = _letters(sample, _AR_LETTERS) + 3 * _hits(words, _AR_ONLY)
+def _arabic(words: Counter[str], text: str) -> str:
+    fa = _letters(text, _FA_LETTERS) + 3 * _hits(words, _FA_ONLY)
+    ar = _letters(text, _AR_LETTERS) + 3 * _hits(words, _AR_ONLY)
     return "fa" if fa > ar else "ar"
 
 
-def _latin(text: str, letters: int) -> str:
-    words = Counter(text.split())
+def _latin(words: Counter[str], text: str, letters: int) -> str:
     scores = dict.fromkeys(_LATIN_LANGUAGES, 0)
     for word in words.keys() & _LATIN_WORDS.keys():
         scores[_LATIN_WORDS[word]] += 3 * words[word]

@@ -569,7 +569,7 @@ class LLMProcessor:
 
         _, items = self._prepare(storage, messages)
         _, misses = self._unique_misses(storage, items)
-        estimate = Estimate(messages=len(messages), requests=len(misses))
+        estimate = Estimate(messages=len(messages), to_send=len(misses))
         for request in self._requests(misses):
             tokens_in, tokens_out, cost = self._bound(request)
             estimate.tokens_in += tokens_in

@@ -79,7 +79,7 @@ class Outcome:
 @dataclass
 class Estimate:
     messages: int = 0  # that need a document
-    requests: int = 0  # messages that would be sent to the model (not noise, not cached)
+    to_send: int = 0  # messages that would be sent to the model (not noise, not cached)
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
@@ -180,7 +180,7 @@ class ProcessSummary:
         if self.estimate is not None:
             data["estimate"] = {
                 "messages": self.estimate.messages,
-                "requests": self.estimate.requests,
+                "to_send": self.estimate.to_send,
                 "tokens": {"in": self.estimate.tokens_in, "out": self.estimate.tokens_out},
                 "cost": round(self.estimate.cost, 6),
             }
@@ -417,7 +417,7 @@ def _estimate_chat(
     for page in _pages(storage, processor.identity, chat_id, options, remaining):
         part = processor.estimate(storage, page)
         estimate.messages += part.messages
-        estimate.requests += part.requests
+        estimate.to_send += part.to_send
         estimate.tokens_in += part.tokens_in
         estimate.tokens_out += part.tokens_out
         estimate.cost += part.cost
