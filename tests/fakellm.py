@@ -151,12 +151,14 @@ class FakeLLM:
         if fmt and fmt["type"] == "json_schema" and "schema" not in fmt.get("json_schema", {}):
             self._problem("json_schema without a schema")
         try:
-            asked = json.loads(messages[1]["content"])["messages"]
+            data = json.loads(messages[1]["content"])
+            asked = data["messages"] if "messages" in data else data["topics"]
         except (ValueError, KeyError, TypeError):
             self._problem("user message is not the documented JSON")
             return []
         for item in asked:
-            if not isinstance(item.get("id"), str) or not isinstance(item.get("text"), str):
+            text = item.get("text") if "posts" not in item else item.get("posts")
+            if not isinstance(item.get("id"), str) or not isinstance(text, str | list):
                 self._problem(f"bad message item {item}")
         return asked
 
@@ -192,6 +194,14 @@ class FakeLLM:
         return 200, self._completion({"role": "assistant", "content": content}, body), {}, wait
 
     def _item(self, asked: dict[str, Any]) -> dict[str, Any]:
+        if "posts" in asked:  # a topic card (`topics build --llm`)
+            return {
+                "id": asked["id"],
+                "title": f"LLM title: {', '.join(asked['keywords'][:2])}",
+                "summary": f"LLM summary of {len(asked['posts'])} posts",
+                "scope_in": asked["keywords"][:2],
+                "scope_out": ["everything else"],
+            }
         text = asked["text"]
         words = [w.strip(".,!?") for w in text.split() if len(w) > 3]
         entities = []

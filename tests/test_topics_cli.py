@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner, Result
 
@@ -141,11 +142,12 @@ def test_a_rebuild_keeps_ids_and_records_a_merge(db_url: str) -> None:
 
 
 def test_bad_input_is_one_line(db_url: str) -> None:
+    with open_storage(db_url) as storage:
+        storage.migrate()  # an empty archive
     empty = run("--db", db_url, "topics", "build")
     assert empty.exit_code == 1 and "no sources" in empty.stderr
     assert len(empty.stderr.strip().splitlines()) == 1
     with open_storage(db_url) as storage:
-        storage.migrate()
         fixture_archive(storage)
         storage.upsert_source({"chat_id": OTHER, "username": "nodocs", "type": "channel"})
     unknown_ref = run("--db", db_url, "topics", "build", "@nobody_here")
@@ -184,3 +186,21 @@ def test_exports_and_search_know_topics(db_url: str) -> None:
     assert json.loads(other.stdout or "[]") == []
     bad = run("--db", db_url, "export", "messages", "--topic", "nope")
     assert bad.exit_code == 1 and "no such topic" in bad.stderr
+
+
+def test_db_copy_carries_topics_with_their_ids(db_url: str, tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    with open_storage(source) as storage:
+        storage.migrate()
+        add_posts(storage, PIPELINE + QUAKE)
+        build(storage, [CHANNEL_ID])
+        run("--db", source, "topics", "add", "Quakes", "--keywords", "earthquake")
+    result = run("--db", source, "db", "copy", "--to", db_url, "--verify", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    copied = {t["table"]: t["target_rows"] for t in report["tables"]}
+    assert copied["topics"] == 2 and copied["topic_members"] == 7 and copied["known_topics"] == 1
+    assert all(t["ok"] for t in report["verify"])
+    with open_storage(source) as a, open_storage(db_url) as b:
+        assert b.list_topics() == a.list_topics()
+        assert b.get_topic_space(f"chat:{CHANNEL_ID}") == a.get_topic_space(f"chat:{CHANNEL_ID}")

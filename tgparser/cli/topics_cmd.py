@@ -11,6 +11,7 @@ import click
 from tgparser.cli.app import App, pass_app
 from tgparser.cli.params import DATE
 from tgparser.cli.refs import RefsCommand
+from tgparser.errors import TgparserError
 
 _TOPIC_ID = re.compile(r"^-\d+(:\d+(~\d+)?)?$")
 
@@ -37,6 +38,19 @@ def topics() -> None:
 )
 @click.option("--since", type=DATE, help="Only posts from this date on.")
 @click.option("--rebuild", is_flag=True, help="Re-cluster everything (topic ids are kept).")
+@click.option(
+    "--llm", is_flag=True, help="Have an LLM write titles, summaries and scopes of new topics."
+)
+@click.option("--model", metavar="NAME", help="LLM model [env: TGPARSER_LLM_MODEL].")
+@click.option(
+    "--llm-url", metavar="URL", help="OpenAI-compatible API base URL [env: TGPARSER_LLM_URL]."
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Stop before the LLM spending of this run would exceed this many US dollars.",
+)
 @_JSON
 @pass_app
 def topics_build(
@@ -45,6 +59,10 @@ def topics_build(
     all_sources: bool,
     since: datetime | None,
     rebuild: bool,
+    llm: bool,
+    model: str | None,
+    llm_url: str | None,
+    max_cost: float | None,
     json_flag: bool,
 ) -> None:
     """Build or update topics: without REF, for every chat that is not paused.
@@ -57,21 +75,46 @@ def topics_build(
     from tgparser.topics.service import require_documents, select_chats
 
     require_numeric()
-    storage = app.storage()
-    chats = select_chats(storage, refs)
-    require_documents(storage)
-    with _progress(app) as progress:
-        reports = build(
-            storage,
-            [c["chat_id"] for c in chats],
-            all_sources=all_sources,
-            since=since,
-            rebuild=rebuild,
-            progress=progress,
-        )
+    if not llm and (model or llm_url or max_cost is not None):
+        raise TgparserError("--model, --llm-url and --max-cost are for --llm", exit_code=2)
+    client = _llm_client(app, model, llm_url, max_cost) if llm else None
+    try:
+        storage = app.storage()
+        chats = select_chats(storage, refs)
+        require_documents(storage)
+        if client is not None:
+            client.check()  # one clear line before any work when the server is not there
+        with _progress(app) as progress:
+            reports = build(
+                storage,
+                [c["chat_id"] for c in chats],
+                all_sources=all_sources,
+                since=since,
+                rebuild=rebuild,
+                progress=progress,
+            )
+        cards = None
+        if client is not None:
+            from tgparser.topics.llm import write_cards
+
+            cards = write_cards(storage, client, [r.space for r in reports], max_cost=max_cost)
+    finally:
+        if client is not None:
+            client.close()
     if app.wants_json(json_flag):
-        app.print_json([r.as_dict() for r in reports])
+        out: Any = [r.as_dict() for r in reports]
+        if cards is not None:
+            out = {"spaces": out, "llm": cards.as_dict()}
+        app.print_json(out)
         return
+    if cards is not None:
+        app.info(
+            f"llm: {cards.written:,} cards written ({cards.cached:,} from the cache), "
+            f"{cards.failed:,} failed, {cards.requests:,} requests, ${cards.cost:.4f}"
+            + (" — stopped at --max-cost" if cards.stopped_at_budget else "")
+        )
+        for error in cards.errors[:3]:
+            app.info(f"llm error: {error}")
     for r in reports:
         app.info(
             f"{r.space}: {r.posts:,} posts, {r.topics:,} topics"
@@ -79,6 +122,19 @@ def topics_build(
             f"added to existing topics, {r.merged:,} merged, {r.retired:,} retired"
             + (f", {r.known_assigned:,} to known topics" if r.known_assigned else "")
         )
+
+
+def _llm_client(app: App, model: str | None, url: str | None, max_cost: float | None) -> Any:
+    from tgparser.process.llm import LLMClient, config_from_settings
+
+    config = config_from_settings(app.settings, url=url, model=model)
+    if max_cost is not None and config.prices is None:
+        raise TgparserError(
+            f"--max-cost needs the price of {config.model!r}: set llm_prices "
+            f"(TGPARSER_LLM_PRICES='{config.model}=IN/OUT', USD per 1M tokens)",
+            exit_code=2,
+        )
+    return LLMClient(config)
 
 
 class _progress:

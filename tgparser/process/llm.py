@@ -309,7 +309,57 @@ class LLMClient:
             reply.cost = self.config.prices.cost(reply.tokens_in, reply.tokens_out)
         return reply
 
-    def _chat(self, messages: list[dict[str, str]], count: int, reply: Reply) -> str:
+    def complete_json(
+        self,
+        system: str,
+        payload: dict[str, Any],
+        validate: Any,
+        count: int,
+        *,
+        schema: dict[str, Any],
+        name: str,
+    ) -> tuple[Any, Reply]:
+        """One request with another prompt and reply schema (e.g. topic cards): the same
+        retries, format fallbacks, one repair request and cost accounting as `complete`.
+        `validate(content)` returns the parsed answer or raises InvalidReply."""
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": json.dumps(payload, ensure_ascii=False)},
+        ]
+        reply = Reply(attempts=0)
+        answer = None
+        try:
+            content = self._chat(messages, count, reply, schema=schema, name=name)
+            try:
+                answer = validate(content)
+            except InvalidReply as exc:
+                messages += [
+                    {"role": "assistant", "content": content},
+                    {
+                        "role": "user",
+                        "content": f"That reply is not valid: {exc}. Answer again with JSON "
+                        "only, exactly as the instructions say.",
+                    },
+                ]
+                content = self._chat(messages, count, reply, schema=schema, name=name)
+                answer = validate(content)
+        except InvalidReply as exc:
+            reply.error = f"invalid reply after a repair request: {exc}"
+        except LLMError as exc:
+            reply.error = str(exc)
+        if self.config.prices is not None:
+            reply.cost = self.config.prices.cost(reply.tokens_in, reply.tokens_out)
+        return answer, reply
+
+    def _chat(
+        self,
+        messages: list[dict[str, str]],
+        count: int,
+        reply: Reply,
+        *,
+        schema: dict[str, Any] | None = None,
+        name: str = "documents",
+    ) -> str:
         import httpx
 
         body: dict[str, Any] = {
@@ -326,7 +376,7 @@ class LLMClient:
             if mode == "json_schema":
                 body["response_format"] = {
                     "type": "json_schema",
-                    "json_schema": {"name": "documents", "strict": True, "schema": REPLY_SCHEMA},
+                    "json_schema": {"name": name, "strict": True, "schema": schema or REPLY_SCHEMA},
                 }
             elif mode == "json_object":
                 body["response_format"] = {"type": "json_object"}

@@ -219,6 +219,19 @@ class TopicsMixin(_Base):
                     (self._encode_row("topic_members", m, MEMBER_COLUMNS) for m in add_members),
                 )
 
+    def update_topic_card(self, topic_id: str, fields: Row) -> None:
+        """Set text fields of a topic's card (an LLM wrote them); `updated_at` moves."""
+        from tgparser.storage.base import utcnow
+
+        fields = {**fields, "updated_at": utcnow()}
+        p = self.placeholder
+        columns = list(fields)
+        values = self._encode_row("topics", fields, columns)
+        self._execute(
+            f"UPDATE topics SET {', '.join(f'{c} = {p}' for c in columns)} WHERE id = {p}",
+            [*values, topic_id],
+        )
+
     # -- known topics ---------------------------------------------------------------------------
 
     def add_known_topic(self, row: Row) -> Row:

@@ -35,7 +35,7 @@ from tgparser.errors import TgparserError
 from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
 from tgparser.topics import require_numeric
-from tgparser.topics.cluster import Params
+from tgparser.topics.cluster import Params, top_two
 from tgparser.topics.text import tokens, words_and_terms
 
 BUILDER_VERSION = "builtin-1"
@@ -400,17 +400,10 @@ def _assign(
     cents = _centroid_matrix(topics, vocab).T.tocsr()
     out: dict[Key, tuple[str, float]] = {}
     for start in range(0, len(keys), 2000):
-        sims = (matrix[start : start + 2000] @ cents).toarray()
-        if sims.shape[1] > 1:
-            order = np.argsort(-sims, axis=1)[:, :2]
-            best = sims[np.arange(len(sims)), order[:, 0]]
-            second = sims[np.arange(len(sims)), order[:, 1]]
-        else:
-            order = np.zeros((len(sims), 1), dtype=int)
-            best, second = sims[:, 0], np.zeros(len(sims))
-        ok = (best >= minimum) & (best - second >= margin)
+        best, first, second = top_two((matrix[start : start + 2000] @ cents).tocsr())
+        ok = (first >= minimum) & (first - second >= margin)
         for i in np.flatnonzero(ok).tolist():
-            out[keys[start + i]] = (topics[order[i, 0]].id, float(best[i]))
+            out[keys[start + i]] = (topics[best[i]].id, float(first[i]))
     return out
 
 
@@ -840,12 +833,16 @@ def _bundle(
         ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
         key=lambda s: (-s[0], s[1]),
     )
-    surface = _surfaces([texts.get(k, "") for _, k in scored_plain[:ANCHORS]], params.stem)
+    spelled = {k: words_and_terms(texts.get(k, ""), params.stem) for _, k in scored_plain}
+    surface: dict[str, str] = {}  # term -> its word in the most central post that has it
+    for _, key in scored_plain[:10]:
+        for word, term in spelled[key]:
+            surface.setdefault(term, word)
     keywords = sorted(topic.centroid, key=lambda t: -topic.centroid[t])[:12]
     scored: list[tuple[float, Key, list[str]]] = []
     for score, key in scored_plain:
-        shared = set(terms_of(key))
-        scored.append((score, key, [surface.get(t, t) for t in keywords if t in shared][:4]))
+        own = {t: w for w, t in reversed(spelled[key])}
+        scored.append((score, key, [own[t] for t in keywords if t in own][:4]))
     rows: list[Row] = []
     anchors = {key for _, key, _ in scored[:ANCHORS]}
     for score, key, shared in scored:
@@ -932,9 +929,13 @@ def _card(
     if row["status"] == "active" and not topic.members and row["type"] != "known":
         row["status"] = "retired"
     dates = [by_key[k].date for k in member_keys if k in by_key]
-    if row["type"] != "known":
-        words = [
-            surface.get(t, t) for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
+    if member_hash != row["member_hash"]:
+        row["model"] = row["prompt_id"] = ""  # an LLM card is for the member set it saw
+    if row["type"] != "known" and not row["model"]:
+        words = [  # the topic's top terms, as its posts spell them
+            surface[t]
+            for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
+            if t in surface
         ]
         keywords = list(dict.fromkeys(w.lower() for w in words if w))[:8]
         lead = _lead(texts.get(anchors[0], ""), 100) if anchors else ""
@@ -944,15 +945,17 @@ def _card(
         row["keywords"] = keywords
         row["tags"] = keywords[:3]
         row["scope_in"] = keywords[:5]
+    if row["type"] != "known":
         row["type"] = "cluster" if len(member_keys) >= 2 else "singleton"
     row["related_topics"] = related
-    mine = set(row["keywords"])
-    row["scope_out"] = [
-        w
-        for tid in row["related_topics"]
-        for w in everything[tid].row.get("keywords", [])[:3]
-        if w not in mine
-    ][:5]
+    if not row["model"]:
+        mine = set(row["keywords"])
+        row["scope_out"] = [
+            w
+            for tid in row["related_topics"]
+            for w in everything[tid].row.get("keywords", [])[:3]
+            if w not in mine
+        ][:5]
     row["anchors"] = [{"chat_id": c, "message_id": m} for c, m in anchors]
     row["size"] = len(member_keys)
     row["first_date"] = min(dates) if dates else None

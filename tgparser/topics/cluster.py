@@ -18,6 +18,7 @@ scores it on (text, label) pairs.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
 
 Progress = Callable[[str, int, int], None]
+MAX_BLOCK_PAIRS = 3_000_000  # candidate pairs per block of the neighbour search (memory)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Params:
     entity_boost: float = 1.0
     max_df_share: float = 0.02
     max_df_floor: int = 200
-    k: int = 10
+    k: int = 6
     edge_min: float = 0.06
     link_min: float = 0.1
     assign_min: float = 0.25
@@ -89,11 +91,25 @@ def knn_edges(
     lefts: list[Any] = []
     rights: list[Any] = []
     values: list[Any] = []
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        block = (matrix[start:stop] @ transposed).tocoo()
-        keep = (block.data >= edge_min) & (block.row + start != block.col)
-        rows, cols, data = block.row[keep], block.col[keep], block.data[keep]
+    # Rows per block: at most `chunk`, and fewer where the rows' terms are common, so a block's
+    # product (row i has up to Σ df(t) candidates) stays near MAX_BLOCK_PAIRS entries.
+    df = np.diff(transposed.indptr).astype(np.int64)
+    cost = np.zeros(n, dtype=np.int64)
+    np.add.at(cost, np.repeat(np.arange(n), np.diff(matrix.indptr)), df[matrix.indices])
+    bounds = [0]
+    total = 0
+    for row, c in enumerate(cost.tolist()):
+        if row > bounds[-1] and (row - bounds[-1] >= chunk or total + c > MAX_BLOCK_PAIRS):
+            bounds.append(row)
+            total = 0
+        total += c
+    bounds.append(n)
+    for start, stop in itertools.pairwise(bounds):
+        block = (matrix[start:stop] @ transposed).tocsr()
+        rows = np.repeat(np.arange(stop - start), np.diff(block.indptr))
+        keep = (block.data >= edge_min) & (rows + start != block.indices)
+        rows, cols, data = rows[keep], block.indices[keep], block.data[keep]
+        del block
         if len(data):
             # top k per row: sort by (row, -sim), then take the first k of each row
             order = np.lexsort((-data, rows))
@@ -204,9 +220,7 @@ def refine(matrix: Any, labels: list[int], assign_min: float, chunk: int) -> tup
     moved = 0
     for start in range(0, matrix.shape[0], chunk):
         stop = min(matrix.shape[0], start + chunk)
-        sims = (matrix[start:stop] @ transposed).toarray()
-        best = sims.argmax(axis=1)
-        best_sim = sims[np.arange(stop - start), best]
+        best, best_sim, _ = top_two((matrix[start:stop] @ transposed).tocsr())
         for offset in np.flatnonzero(best_sim >= assign_min).tolist():
             target = ids[best[offset]]
             if target != new[start + offset]:
@@ -246,3 +260,34 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return [find(label) for label in labels]
+
+
+def top_two(block: Any) -> tuple[Any, Any, Any]:
+    """Per row of a sparse CSR matrix: (column of the largest value, that value, the second
+    largest value); 0 where a row has fewer entries; ties go to the smaller column. O(nnz),
+    never densifies the matrix."""
+    import numpy as np
+
+    n = block.shape[0]
+    best = np.zeros(n, dtype=np.int64)
+    first = np.zeros(n, dtype=np.float64)
+    second = np.zeros(n, dtype=np.float64)
+    if block.nnz == 0:
+        return best, first, second
+    block.sort_indices()
+    counts = np.diff(block.indptr)
+    has = counts > 0
+    data = block.data.astype(np.float64)
+    starts = block.indptr[:-1][has]
+    first[has] = np.maximum.reduceat(data, starts)
+    rows = np.repeat(np.arange(n), counts)
+    at_max = np.flatnonzero(data == first[rows])
+    taken_rows, position = np.unique(rows[at_max], return_index=True)
+    chosen = at_max[position]
+    best[taken_rows] = block.indices[chosen]
+    data[chosen] = -np.inf
+    two = counts > 1
+    if two.any():
+        runner = np.maximum.reduceat(data, starts)
+        second[has] = np.where(np.isfinite(runner), runner, 0.0)
+    return best, first, second
