@@ -45,15 +45,15 @@ def export_documents(
 
     REF names followed chats (with their comments); default: all. Each document is the
     message's current one: the llm processor's when it is up to date, else the builtin one.
-    Fields: docs/process.md.
     """
     from tgparser import export as service
-    from tgparser.cli.export_cmd import open_output
     from tgparser.process.export import export_documents as write_documents
 
+    if app.wants_json():  # the global --json: one JSON array
+        fmt = "json"
     storage = app.storage()
     filters = service.build_filter(storage, sources=refs, since=since, until=until)
-    with open_output(output) as out:
+    with service.open_output(output) as out:
         count = write_documents(
             storage, out, filters=filters, fmt=fmt, no_ads=no_ads, no_noise=no_noise
         )

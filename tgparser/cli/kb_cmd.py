@@ -51,10 +51,21 @@ def kb(
     require_processed: bool,
     json_flag: bool,
 ) -> None:
-    """Write a knowledge base folder: kb_entries.ndjson, topics.json, topic_<id>.json and
-    manifest.json (see docs/kb.md). REFs limit it to these followed chats.
+    """Write a knowledge base folder for RAG: kb_entries.ndjson, topics.json,
+    topic_<id>.json and manifest.json.
 
-    The folder appears whole or not at all; rerunning replaces it.
+    \b
+    kb_entries.ndjson  one entry a line: each message (id tg:<chat>:<message>, date, t.me
+                       url, text_clean, summary, keywords, topic_ids, engagement, provenance)
+                       and each topic (its card and a text to embed)
+    topics.json        the topic index; topic_<id>.json: a card and its resolved bundle
+    manifest.json      version, filters, counts, producers, sha256 of every file
+
+    REFs limit it to these followed chats (and the comments on their posts). Ads and noise
+    are left out unless asked for; unprocessed messages come with their raw text and
+    processed: false. The folder appears whole or not at all: rerunning replaces it, and a
+    folder that is not a previous KB is never replaced. JSON Schemas of every file ship in
+    the package (tgparser/kb_schemas).
     """
     from tgparser.kb import KBOptions, export_kb
 

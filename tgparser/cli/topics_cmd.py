@@ -263,4 +263,7 @@ def topics_retire(app: App, topic_id: str) -> None:
     from tgparser.topics.service import retire
 
     retire(app.storage(), topic_id)
+    if app.wants_json():
+        app.print_json({"id": topic_id, "status": "retired"})
+        return
     app.info(f"retired {topic_id}")
