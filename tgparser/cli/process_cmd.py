@@ -105,7 +105,7 @@ def process(
     else:
         runner = BuiltinProcessor()
     try:
-        storage = app.storage()
+        storage = app.storage(write=not dry_run)  # a dry run creates no archive
         chats = select_chats(storage, refs)
         if processor == "llm" and not dry_run:
             runner.check()  # one clear line before any work when the server is not there
