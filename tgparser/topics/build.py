@@ -617,9 +617,22 @@ def _centroid_sims(left: Sequence[_Topic], right: Sequence[_Topic], minimum: flo
                        shape=(len(left), shape))  # fmt: skip
     mb = sp.csr_matrix((np.asarray(b[2]), (np.asarray(b[0]), np.asarray(b[1]))),
                        shape=(len(right), shape))  # fmt: skip
-    sims = (ma @ mb.T).tocoo()
-    keep = sims.data >= minimum
-    return sp.coo_matrix((sims.data[keep], (sims.row[keep], sims.col[keep])), shape=sims.shape)
+    # in blocks of rows, filtered as they come: the full product of thousands of centroids
+    # that share common terms would not fit in memory
+    mbt = mb.T.tocsr()
+    rows_out, cols_out, data_out = [], [], []
+    for start in range(0, len(left), 500):
+        block = (ma[start : start + 500] @ mbt).tocoo()
+        keep = block.data >= minimum
+        rows_out.append(block.row[keep] + start)
+        cols_out.append(block.col[keep])
+        data_out.append(block.data[keep])
+    if not data_out:
+        return sp.coo_matrix((len(left), len(right)))
+    return sp.coo_matrix(
+        (np.concatenate(data_out), (np.concatenate(rows_out), np.concatenate(cols_out))),
+        shape=(len(left), len(right)),
+    )
 
 
 def _merge_close(

@@ -26,6 +26,7 @@ from typing import Any
 from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
 
 Progress = Callable[[str, int, int], None]
+CENTROID_TERMS = 50  # terms of a centroid the refinement compares with (cost, not quality)
 MAX_BLOCK_PAIRS = 3_000_000  # candidate pairs per block of the neighbour search (memory)
 
 
@@ -213,7 +214,7 @@ def refine(matrix: Any, labels: list[int], assign_min: float, chunk: int) -> tup
     multi = np.asarray([counts[i] > 1 for i in ids])
     if not multi.any():
         return labels, 0
-    cents = cents[np.flatnonzero(multi)]
+    cents = _top_terms(cents[np.flatnonzero(multi)].tocsr(), CENTROID_TERMS)
     ids = [i for i, m in zip(ids, multi, strict=True) if m]
     transposed = cents.T.tocsr()
     new = list(labels)
@@ -291,3 +292,25 @@ def top_two(block: Any) -> tuple[Any, Any, Any]:
         runner = np.maximum.reduceat(data, starts)
         second[has] = np.where(np.isfinite(runner), runner, 0.0)
     return best, first, second
+
+
+def _top_terms(rows: Any, keep: int) -> Any:
+    """Each row of a CSR matrix cut to its `keep` largest entries (not renormalised: the
+    refinement compares a post with every centroid the same way)."""
+    import numpy as np
+
+    counts = np.diff(rows.indptr)
+    if counts.max(initial=0) <= keep:
+        return rows
+    mask = np.zeros(rows.nnz, dtype=bool)
+    for r in np.flatnonzero(counts).tolist():
+        start, stop = rows.indptr[r], rows.indptr[r + 1]
+        if stop - start <= keep:
+            mask[start:stop] = True
+        else:
+            top = np.argpartition(-rows.data[start:stop], keep)[:keep]
+            mask[start + top] = True
+    rows = rows.copy()
+    rows.data[~mask] = 0
+    rows.eliminate_zeros()
+    return rows

@@ -54,18 +54,21 @@ def vectorise(
     min_df: int = 1,
     max_df_share: float = 0.02,
     max_df_floor: int = 200,
+    max_df_cap: int = 500,
 ) -> Any:
     """CSR matrix (len(docs) × len(vocab.index)), rows L2-normalised (empty rows stay 0).
 
     Terms seen in fewer than `min_df` documents, or in more than max(`max_df_floor`,
-    `max_df_share` of them) — too common to tell stories apart, and the long posting lists
-    that would make the neighbour search quadratic — are left out; unknown terms are ignored.
+    `max_df_share` of them) capped at `max_df_cap` — too common to tell stories apart, and
+    the long posting lists that would make the neighbour search quadratic — are left out;
+    unknown terms are ignored.
     """
     import numpy as np
     import scipy.sparse as sp
 
     n = max(vocab.n_docs, 1)
-    max_df = max(max_df_floor, int(max_df_share * n))
+    # a share of the posts, but never more than the cap: the neighbour search costs Σ df²
+    max_df = min(max(max_df_floor, int(max_df_share * n)), max_df_cap)
     index = vocab.index
     rows: list[int] = []
     cols: list[int] = []
