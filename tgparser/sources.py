@@ -7,7 +7,6 @@ for every command that takes one.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,6 +116,8 @@ def add_sources(
     parsed = [_ref_to_add(storage, text) for text in refs]
     if all(ref is None for _, ref, _ in parsed):
         return [AddOutcome(text, error=error) for text, _, error in parsed]
+    import asyncio  # here, not at the top: `search` and `export` use this module too
+
     return asyncio.run(_add(storage, settings, parsed, comments, since))
 
 

@@ -1,11 +1,14 @@
 """The `tgparser` command tree. Commands parse, call a service or the storage, and render.
 
-Heavy modules (Telethon, psycopg, Rich) are imported inside the commands that need them, so
-`tgparser --help` and `--version` stay fast.
+Start-up is kept short for cron and shell use: a command's module is imported only when that
+command runs (`COMMANDS` below, Click's lazy-group pattern), and heavy modules (Telethon,
+psycopg, Rich, sqlite-utils) are imported inside the code that needs them, so `tgparser --help`,
+`--version` and a one-shot `tgparser search` import only what they use.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
@@ -17,9 +20,43 @@ from tgparser import __version__
 from tgparser.cli.app import App
 from tgparser.errors import TgparserError
 
+# Every top-level command: its name -> "module:attribute" in tgparser.cli. Registering a new
+# command is one line here; its module is imported only when the command (or --help) runs.
+COMMANDS: dict[str, str] = {
+    "login": "telegram_cmd:login",
+    "whoami": "telegram_cmd:whoami",
+    "logout": "telegram_cmd:logout",
+    "source": "source_cmd:source",
+    "ingest": "ingest_cmd:ingest",
+    "process": "process_cmd:process",
+    "import": "import_cmd:import_group",
+    "export": "export_cmd:export",
+    "search": "export_cmd:search",
+    "stats": "export_cmd:stats",
+    "topics": "topics_cmd:topics",
+    "db": "db_cmd:db",
+    "config": "config_cmd:config",
+}
+
 
 class TgparserGroup(click.Group):
-    """Turns errors into one line on stderr and an exit code; tracebacks only with -v."""
+    """Loads commands from `COMMANDS` on demand; turns errors into one line on stderr and an
+    exit code (tracebacks only with -v)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(dict.fromkeys([*COMMANDS, *super().list_commands(ctx)]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = COMMANDS[cmd_name].split(":")
+        module = importlib.import_module(f"tgparser.cli.{module_name}")
+        command: click.Command = getattr(module, attribute)
+        if command.name != cmd_name:
+            raise RuntimeError(f"COMMANDS[{cmd_name!r}] names the command {command.name!r}")
+        self.add_command(command)
+        _whole_short_help(self)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -43,7 +80,15 @@ def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> No
 
 
 @click.group(cls=TgparserGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="tgparser")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx) if value else None,
+    help="Show the version, the schema version it expects and the optional extras; exit.",
+)
 # Environment variables are read by the settings loader, not by Click, so that
 # `config show` can say where each value came from.
 @click.option(
@@ -86,54 +131,56 @@ def main(
         logging.getLogger("telethon").setLevel(logging.ERROR)
 
 
-def _register() -> None:
-    from tgparser.cli import (
-        config_cmd,
-        db_cmd,
-        documents_cmd,
-        export_cmd,
-        import_cmd,
-        ingest_cmd,
-        kb_cmd,
-        process_cmd,
-        source_cmd,
-        telegram_cmd,
-        topics_cmd,
+def _print_version(ctx: click.Context) -> None:
+    """`tgparser --version`: what this tgparser is, what schema it expects, what it can do."""
+    import platform
+
+    from tgparser import extras
+    from tgparser.storage.migrations import latest_version
+
+    lines = [f"tgparser, version {__version__}"]
+    versions = {dialect: latest_version(dialect) for dialect in ("sqlite", "postgresql")}
+    if len(set(versions.values())) == 1:
+        lines.append(f"schema version: {versions['sqlite']} (SQLite and PostgreSQL)")
+    else:
+        lines.append("schema version: " + ", ".join(f"{v} ({d})" for d, v in versions.items()))
+    lines.append(
+        f"Python: {platform.python_implementation()} {platform.python_version()} "
+        f"({sys.platform} {platform.machine()})"
     )
+    status = extras.extras_status()
+    if status:
+        for extra, present in status.items():
+            note = "installed" if present else "not installed; " + extras.install_hint(extra)
+            lines.append(f"extra {extra}: {note}")
+    else:
+        lines.append("optional extras: none defined")
+    build = extras.zipapp_info()
+    if build is not None:
+        pythons = ", ".join(build["pythons"])
+        lines.append(f"single-file build for CPython {pythons} on {build['platform']}")
+        if (
+            platform.python_implementation() != "CPython"
+            or extras.python_tag() not in build["pythons"]
+        ):
+            lines.append(
+                "warning: this interpreter is not one the file was built for: its compiled "
+                "parts (PostgreSQL driver, fast JSON parser) may not load here"
+            )
+    click.echo("\n".join(lines))
+    ctx.exit(0)
 
-    for command in (
-        telegram_cmd.login,
-        telegram_cmd.whoami,
-        telegram_cmd.logout,
-        source_cmd.source,
-        ingest_cmd.ingest,
-        process_cmd.process,
-        import_cmd.import_group,
-        export_cmd.export,
-        export_cmd.search,
-        export_cmd.stats,
-        topics_cmd.topics,
-        db_cmd.db,
-        config_cmd.config,
-    ):
-        main.add_command(command)
-    export_cmd.export.add_command(documents_cmd.export_documents)
-    export_cmd.export.add_command(kb_cmd.kb)
-    _whole_short_help(main)
 
-
-def _whole_short_help(group: click.Group) -> None:
+def _whole_short_help(group: click.Command) -> None:
     """Command lists show each command's first sentence whole (wrapped), never cut to fit the
     width with "..." as Click does by default."""
-    for command in group.commands.values():
+    commands = group.commands.values() if isinstance(group, click.Group) else ()
+    for command in commands:
         if command.short_help is None and command.help:
             summary = " ".join(command.help.split("\n\n")[0].split())
             command.short_help = summary.split(". ")[0].rstrip(".") + "."
         if isinstance(command, click.Group):
             _whole_short_help(command)
-
-
-_register()
 
 
 def run() -> None:

@@ -352,3 +352,15 @@ def _documents_cell(counts: dict[str, int]) -> str:
     """Processed documents, with what is pending, failed and flagged as ads when any."""
     extra = [f"{counts[k]:,} {k}" for k in ("pending", "failed", "ads") if counts[k]]
     return f"{counts['processed']:,}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _register_subcommands() -> None:
+    # `export documents` and `export kb` live in their own modules (imported with this group).
+    from tgparser.cli.documents_cmd import export_documents
+    from tgparser.cli.kb_cmd import kb
+
+    export.add_command(export_documents)
+    export.add_command(kb)
+
+
+_register_subcommands()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from tgparser.storage.base import Storage, UpsertResult
+from typing import TYPE_CHECKING, Any
+
 from tgparser.storage.urls import DatabaseURL, mask_password, parse_database_url
+
+if TYPE_CHECKING:
+    from tgparser.storage.base import Storage, UpsertResult
 
 __all__ = [
     "DatabaseURL",
@@ -13,6 +17,16 @@ __all__ = [
     "open_storage",
     "parse_database_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The adapter base is large: imported on first use, not by `tgparser.storage.urls` users
+    # such as the settings loader (start-up time of `--help`).
+    if name in ("Storage", "UpsertResult"):
+        from tgparser.storage import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_storage(

@@ -13,8 +13,6 @@ import functools
 import json
 import os
 import re
-import socket
-import statistics
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -284,6 +282,8 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
             start = time.perf_counter()
             self._query("SELECT 1")
             samples.append((time.perf_counter() - start) * 1000)
+        import statistics  # here: `db status` only, and it is slow to import
+
         return round(statistics.median(samples), 3)
 
     def table_counts(self) -> dict[str, int]:
@@ -1048,6 +1048,8 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
 def host_identity() -> str:
     """Which machine (and PID namespace) a process id belongs to. Containers sharing a hostname
     have separate PID namespaces; a pid seen from another one says nothing about liveness."""
+    import socket  # here: only `ingest` takes locks, and start-up time counts
+
     try:
         namespace = os.stat("/proc/self/ns/pid").st_ino
     except OSError:

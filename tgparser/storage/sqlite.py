@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import sqlite_utils
-
 from tgparser.errors import MigrationError, NoArchiveError, StorageBusyError, StorageError
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import (
@@ -65,7 +63,13 @@ class SQLiteStorage(Storage):
         self.path: Path = url.path
         self._depth = 0  # transaction nesting: the outer block is BEGIN, inner ones savepoints
         self.conn = _connect(self.path, create=create)
-        self.db = sqlite_utils.Database(self.conn)
+
+    @functools.cached_property
+    def db(self) -> Any:
+        """An sqlite-utils view of the connection, imported on first use (start-up time)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -181,7 +185,8 @@ class SQLiteStorage(Storage):
         return cursor.rowcount
 
     def existing_tables(self) -> set[str]:
-        return set(self.db.table_names())
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name for (name,) in rows}
 
     def _applied_migrations(self) -> list[mig.AppliedMigration]:
         if mig.MIGRATIONS_TABLE not in self.existing_tables():

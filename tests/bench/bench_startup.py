@@ -1,0 +1,133 @@
+"""Start-up time of one-shot commands, as whole processes, the way a shell or cron runs them.
+
+    .venv/bin/python -m tests.bench.bench_startup [--runs 21] [--tgparser PATH]
+        [--baseline PATH] [--zipapp PATH]
+
+Runs `--help`, `--version` and `search … --json` on a small SQLite archive (imported from the
+test suite's Telegram Desktop fixture) N times each, and reports the median wall time and the
+median CPU time (user + system) of each. The variants — the installed command, optionally an
+older one (`--baseline`) and the single-file build (`--zipapp`, default `dist/tgparser` when it
+exists) — take turns run by run, so a machine shared with other work slows them alike; CPU time
+is the steadier figure there. The zipapp's first run extracts it and is reported on its own.
+Targets: search ≤ 200 ms; zipapp `--help` ≤ 1.5 × the installed one; `--help` no slower than
+the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.test_import_desktop import channel_export
+
+TARGET_SEARCH_S = 0.200
+TARGET_ZIPAPP_RATIO = 1.5
+
+
+def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run of `command`."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument(
+        "--tgparser",
+        default=str(Path(sys.executable).with_name("tgparser")),
+        help="the installed command (default: the one beside this Python)",
+    )
+    parser.add_argument("--baseline", help="another installed tgparser to compare with")
+    parser.add_argument("--zipapp", default="dist/tgparser", help="the single-file build")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tgp-startup-") as tmp:
+        home = Path(tmp)
+        env = {
+            # A user's shell: bytecode caches may be written (as after a pip/pipx install).
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith("TGPARSER_") and k != "PYTHONDONTWRITEBYTECODE"
+            },
+            "HOME": str(home),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+        }
+        # `#!/usr/bin/env python3` must find a real interpreter (not a version manager's shim
+        # script): the one this benchmark runs on, as the installed command uses it.
+        bindir = home / "bin"
+        bindir.mkdir()
+        base = os.path.realpath(sys._base_executable)  # type: ignore[attr-defined]
+        (bindir / "python3").symlink_to(base)
+        env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+        export = home / "result.json"
+        export.write_text(json.dumps(channel_export()), encoding="utf-8")
+        db = str(home / "archive.db")
+        subprocess.run(
+            [args.tgparser, "-q", "--db", db, "import", "desktop", str(export)], env=env, check=True
+        )
+
+        variants = {"installed": [args.tgparser]}
+        if args.baseline:
+            variants["baseline"] = [args.baseline]
+        zipapp = Path(args.zipapp)
+        if zipapp.is_file():
+            variants["zipapp"] = [str(zipapp.resolve())]
+            size = zipapp.stat().st_size / 1e6
+            first = run_once([str(zipapp.resolve()), "--version"], env)
+            print(f"zipapp {zipapp}: {size:.1f} MB; first run (extract, compile) {first[0]:.1f} s")
+        commands = {
+            "--help": ["--help"],
+            "--version": ["--version"],
+            "search docs --json": ["--db", db, "search", "docs", "--json"],
+        }
+        print(f"{args.runs} runs each, taking turns, after a warm-up; {os.cpu_count()} CPUs")
+        print(f"{'':30} {'wall median':>12} {'CPU median':>12}")
+        cpu: dict[tuple[str, str], float] = {}
+        wall: dict[tuple[str, str], float] = {}
+        for label, extra in commands.items():
+            samples: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+            for command in variants.values():
+                run_once([*command, *extra], env)  # warm-up: bytecode caches, page cache
+            for _ in range(args.runs):
+                for variant, command in variants.items():
+                    samples[variant].append(run_once([*command, *extra], env))
+            for variant, runs in samples.items():
+                wall[variant, label] = statistics.median(w for w, _ in runs)
+                cpu[variant, label] = statistics.median(c for _, c in runs)
+                print(
+                    f"{variant + ' ' + label:30} {wall[variant, label] * 1000:9.1f} ms "
+                    f"{cpu[variant, label] * 1000:9.1f} ms"
+                )
+
+        search = ("installed", "search docs --json")
+        verdict = "met" if wall[search] <= TARGET_SEARCH_S else "NOT met"
+        print(f"search ≤ {TARGET_SEARCH_S * 1000:.0f} ms wall: {verdict}")
+        if "zipapp" in variants:
+            for name, figures in (("wall", wall), ("CPU", cpu)):
+                ratio = figures["zipapp", "--help"] / figures["installed", "--help"]
+                verdict = "met" if ratio <= TARGET_ZIPAPP_RATIO else "NOT met"
+                print(f"zipapp/installed --help, {name}: {ratio:.2f} (≤ 1.5: {verdict})")
+        if "baseline" in variants:
+            for label in commands:
+                ratio = cpu["installed", label] / cpu["baseline", label]
+                print(f"installed/baseline {label}, CPU: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
