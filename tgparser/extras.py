@@ -17,7 +17,7 @@ from typing import Any
 
 from tgparser.errors import TgparserError
 
-OPTIONAL_EXTRAS: dict[str, tuple[str, ...]] = {}
+OPTIONAL_EXTRAS: dict[str, tuple[str, ...]] = {"topics": ("numpy", "scipy")}
 
 # Written by `python -m tgparser.build_zipapp` into the package it bundles; absent otherwise.
 BUILD_INFO = "_zipapp.json"

@@ -6,7 +6,7 @@ import dataclasses
 import re
 import sys
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 import click
 
@@ -50,8 +50,34 @@ def filter_options(func: Any) -> Any:
     return func
 
 
+class _ExportGroup(click.Group):
+    """`export documents` and `export kb` live in their own modules, imported only when they
+    run (or help lists them), so `search` and `export messages` start as fast as before."""
+
+    lazy: ClassVar[dict[str, str]] = {
+        "documents": "documents_cmd:export_documents",
+        "kb": "kb_cmd:kb",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            import importlib
+
+            module, attribute = self.lazy[cmd_name].split(":")
+            command = getattr(importlib.import_module(f"tgparser.cli.{module}"), attribute)
+            self.add_command(command, cmd_name)
+            from tgparser.cli import _whole_short_help
+
+            _whole_short_help(self)
+        return super().get_command(ctx, cmd_name)
+
+
 @click.group(
-    short_help="Write archived messages to files or stdout (NDJSON, CSV, JSON, text, HTML)."
+    cls=_ExportGroup,
+    short_help="Write archived messages to files or stdout (NDJSON, CSV, JSON, text, HTML).",
 )
 def export() -> None:
     """Write archived messages to files or stdout: NDJSON, CSV or JSON for scripts and
@@ -352,15 +378,3 @@ def _documents_cell(counts: dict[str, int]) -> str:
     """Processed documents, with what is pending, failed and flagged as ads when any."""
     extra = [f"{counts[k]:,} {k}" for k in ("pending", "failed", "ads") if counts[k]]
     return f"{counts['processed']:,}" + (f" ({', '.join(extra)})" if extra else "")
-
-
-def _register_subcommands() -> None:
-    # `export documents` and `export kb` live in their own modules (imported with this group).
-    from tgparser.cli.documents_cmd import export_documents
-    from tgparser.cli.kb_cmd import kb
-
-    export.add_command(export_documents)
-    export.add_command(kb)
-
-
-_register_subcommands()
