@@ -48,14 +48,13 @@ def export_documents(
     Fields: the message's coordinates and link, then every document field, and topic_ids.
     """
     from tgparser import export as service
-    from tgparser.export import open_output
     from tgparser.process.export import export_documents as write_documents
 
     if app.wants_json():
         fmt = "json"  # the global --json: one JSON array
     storage = app.storage()
     filters = service.build_filter(storage, sources=refs, since=since, until=until)
-    with open_output(output) as out:
+    with service.open_output(output) as out:
         count = write_documents(
             storage, out, filters=filters, fmt=fmt, no_ads=no_ads, no_noise=no_noise
         )

@@ -54,7 +54,10 @@ def filter_options(func: Any) -> Any:
 @click.group(
     cls=LazyGroup,
     # `export documents` and `export kb` live in modules of their own, loaded when they run.
-    lazy_commands={"documents": "documents_cmd:export_documents"},
+    lazy_commands={
+        "documents": "documents_cmd:export_documents",
+        "kb": "kb_cmd:kb",
+    },
     short_help="Write archived messages to files or stdout (NDJSON, CSV, JSON, text, HTML).",
 )
 def export() -> None:
