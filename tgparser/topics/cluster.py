@@ -147,7 +147,16 @@ def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -
     heap = [h for h in heap if -h[0] >= link_min]
     heapq.heapify(heap)
     parent = list(range(n))
+    live = len(heap)  # pairs ≥ link_min between live clusters, give or take (a bound)
     while heap:
+        if len(heap) > 2 * live + 100_000:
+            # compact: every push leaves the pair's older entries stale; rebuilt from the
+            # current values the heap holds exactly the live entries, in the same order
+            heap = _live_pairs(adj, size, link_min)
+            heapq.heapify(heap)
+            live = len(heap)
+            if not heap:
+                break
         neg, a, b = heapq.heappop(heap)
         adj_a, adj_b = adj[a], adj[b]
         if adj_a is None or adj_b is None or b not in adj_a:
@@ -173,6 +182,7 @@ def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -
             avg = s / (size[a] * size[c])
             if avg >= link_min:
                 heapq.heappush(heap, (-avg, min(a, c), max(a, c)))
+    del heap, adj
     labels = []
     for i in range(n):
         root = i
@@ -181,6 +191,23 @@ def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -
         parent[i] = root
         labels.append(root)
     return labels
+
+
+def _live_pairs(
+    adj: list[dict[int, float] | None], size: list[int], link_min: float
+) -> list[tuple[float, int, int]]:
+    """Heap entries (-average, a, b), a < b, of every live cluster pair ≥ link_min."""
+    out = []
+    for a, adj_a in enumerate(adj):
+        if adj_a is None:
+            continue
+        size_a = size[a]
+        for c, s in adj_a.items():
+            if c > a:
+                avg = s / (size_a * size[c])
+                if avg >= link_min:
+                    out.append((-avg, a, c))
+    return out
 
 
 def centroids(matrix: Any, labels: Sequence[int]) -> tuple[Any, list[int]]:
