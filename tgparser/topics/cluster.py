@@ -28,6 +28,7 @@ from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
 Progress = Callable[[str, int, int], None]
 CENTROID_TERMS = 50  # terms of a centroid the refinement compares with (cost, not quality)
 MAX_BLOCK_PAIRS = 3_000_000  # candidate pairs per block of the neighbour search (memory)
+MERGE_BLOCK = 1000  # centroid rows per block of the centroid similarities (memory)
 
 
 @dataclass(frozen=True)
@@ -269,9 +270,20 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
     cents, ids = centroids(matrix, labels)
     if len(ids) < 2:
         return labels
-    sims = (cents @ cents.T).tocoo()
-    keep = (sims.row < sims.col) & (sims.data >= merge_min)
-    if not keep.any():
+    # in blocks of rows, filtered as they come: the whole product of tens of thousands of
+    # centroids that share common terms is most of the build's peak memory
+    transposed = cents.T.tocsr()
+    found_rows, found_cols, found_data = [], [], []
+    for start in range(0, len(ids), MERGE_BLOCK):
+        block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
+        rows = block.row + start
+        keep = (rows < block.col) & (block.data >= merge_min)
+        found_rows.append(rows[keep])
+        found_cols.append(block.col[keep])
+        found_data.append(block.data[keep])
+        del block
+    data = np.concatenate(found_data)
+    if not len(data):
         return labels
     parent = {i: i for i in ids}
 
@@ -281,8 +293,8 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
             x = parent[x]
         return x
 
-    order = np.argsort(-sims.data[keep])
-    rows, cols = sims.row[keep][order], sims.col[keep][order]
+    order = np.argsort(-data)
+    rows, cols = np.concatenate(found_rows)[order], np.concatenate(found_cols)[order]
     for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
         ra, rb = find(ids[a]), find(ids[b])
         if ra != rb:
