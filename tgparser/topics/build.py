@@ -850,16 +850,21 @@ def _bundle(
     then duplicates of its posts, then on-topic comments under them. Also returns the words
     the top posts use for the topic's terms (for people to read)."""
     members = sorted(topic.members)
+    # each member's text is read once: its (word, term) pairs give the justification words
+    # and, for a member not vectorised in this run, its terms
+    spelled = {k: words_and_terms(texts.get(k, ""), params.stem) for k in members}
 
     def terms_of(key: Key) -> list[str]:
         doc = docs.get(key)
-        return doc.terms if doc is not None else tokens(texts.get(key, ""), params.stem)[0]
+        if doc is not None:
+            return doc.terms
+        # the terms `tokens` gives: it also drops thousands groups ("000")
+        return [t for w, t in spelled[key] if not (w[0].isdigit() and t.strip("0.") == "")]
 
     scored_plain = sorted(
         ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
         key=lambda s: (-s[0], s[1]),
     )
-    spelled = {k: words_and_terms(texts.get(k, ""), params.stem) for _, k in scored_plain}
     surface: dict[str, str] = {}  # term -> its word in the most central post that has it
     for _, key in scored_plain[:10]:
         for word, term in spelled[key]:
