@@ -193,10 +193,13 @@ class TopicsMixin(_Base):
         """Write one build of a space in one transaction: the space row, the topics that
         changed (insert or replace), and the member changes."""
         p = self.placeholder
+        # a column left out of `space` keeps its stored value (an unchanged doc_freq: the
+        # largest value of a space is not encoded and written again)
+        space_columns = [c for c in SPACE_COLUMNS if c in space]
         with self.transaction():
             self._executemany(
-                self._upsert_sql("topic_spaces", SPACE_COLUMNS, ("space",)),
-                [self._encode_row("topic_spaces", space, SPACE_COLUMNS)],
+                self._upsert_sql("topic_spaces", space_columns, ("space",)),
+                [self._encode_row("topic_spaces", space, space_columns)],
             )
             if topics:
                 self._executemany(

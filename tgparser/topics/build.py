@@ -299,6 +299,7 @@ def _build_space(
         counted_until,
         docs,
         texts_for=lambda keys: _texts(storage, keys, processors, texts),
+        state=state,
     )
 
 
@@ -369,18 +370,31 @@ def _centroid_matrix(topics: Sequence[_Topic], vocab: Any) -> Any:
     import numpy as np
     import scipy.sparse as sp
 
-    rows, cols, vals = [], [], []
-    for i, topic in enumerate(topics):
-        for term, weight in topic.centroid.items():
-            col = vocab.index.get(term)
-            if col is not None:
-                rows.append(i)
-                cols.append(col)
-                vals.append(weight)
+    rows, cols, vals = _flat_centroids(topics, vocab.index.get)
+    keep = cols >= 0  # terms the vocabulary no longer has
     return sp.csr_matrix(
-        (np.asarray(vals, dtype=np.float32), (np.asarray(rows), np.asarray(cols))),
+        (vals[keep].astype(np.float32), (rows[keep], cols[keep])),
         shape=(len(topics), max(len(vocab.index), 1)),
     )
+
+
+def _flat_centroids(topics: Sequence[_Topic], column: Callable[[str, int], int]) -> Any:
+    """(rows, cols, values) arrays of the topics' centroids, in the order of their dicts;
+    `column(term, -1)` gives a term's column (-1: none). Built with C-level maps, not a
+    Python loop per term: thousands of topics × 100 terms."""
+    import itertools
+
+    import numpy as np
+
+    lengths = np.fromiter((len(t.centroid) for t in topics), dtype=np.int64, count=len(topics))
+    terms = list(itertools.chain.from_iterable(t.centroid for t in topics))
+    values = np.fromiter(
+        itertools.chain.from_iterable(t.centroid.values() for t in topics),
+        dtype=np.float64,
+        count=len(terms),
+    )
+    cols = np.fromiter(map(column, terms, itertools.repeat(-1)), dtype=np.int64, count=len(terms))
+    return np.repeat(np.arange(len(topics)), lengths), cols, values
 
 
 def _assign(
@@ -597,21 +611,19 @@ def _mark_merged(topic: _Topic, target: str, now: datetime) -> None:
 
 def _centroid_sims(left: Sequence[_Topic], right: Sequence[_Topic], minimum: float) -> Any:
     """Cosines ≥ minimum between the centroids of two lists of topics (a COO matrix)."""
+    import itertools
+
     import numpy as np
     import scipy.sparse as sp
 
-    index: dict[str, int] = {}
-
-    def matrix(topics: Sequence[_Topic]) -> Any:
-        rows, cols, vals = [], [], []
-        for i, topic in enumerate(topics):
-            for term, weight in topic.centroid.items():
-                rows.append(i)
-                cols.append(index.setdefault(term, len(index)))
-                vals.append(weight)
-        return rows, cols, vals
-
-    a, b = matrix(left), matrix(right)
+    # columns in the order terms are first seen (left, then right)
+    index = {
+        t: i
+        for i, t in enumerate(
+            dict.fromkeys(itertools.chain.from_iterable(t.centroid for t in (*left, *right)))
+        )
+    }
+    a, b = _flat_centroids(left, index.get), _flat_centroids(right, index.get)
     shape = max(len(index), 1)
     ma = sp.csr_matrix((np.asarray(a[2]), (np.asarray(a[0]), np.asarray(a[1]))),
                        shape=(len(left), shape))  # fmt: skip
@@ -743,6 +755,7 @@ def _write(
     counted_until: str | None,
     docs: dict[Key, Any],
     texts_for: Callable[[Iterable[Key]], dict[Key, str]],
+    state: Row | None = None,
 ) -> SpaceReport:
     by_key = {p.key: p for p in posts}
     comments_of: dict[Key, list[Post]] = defaultdict(list)
@@ -815,11 +828,11 @@ def _write(
         "params": {**params.as_dict(), "counted_until": counted_until},
         "doc_freq": vocab.doc_freq,
         "n_docs": vocab.n_docs,
-        "built_at": now
-        if report.rebuilt
-        else (storage.get_topic_space(space) or {}).get("built_at", now),
+        "built_at": now if report.rebuilt or state is None else state.get("built_at", now),
         "updated_at": now,
     }
+    if not report.rebuilt and state is not None and state["n_docs"] == vocab.n_docs:
+        del space_row["doc_freq"]  # nothing was counted: the stored frequencies stand
     storage.save_topic_space(space_row, changed_rows, add, drop)
     return report
 
@@ -837,16 +850,21 @@ def _bundle(
     then duplicates of its posts, then on-topic comments under them. Also returns the words
     the top posts use for the topic's terms (for people to read)."""
     members = sorted(topic.members)
+    # each member's text is read once: its (word, term) pairs give the justification words
+    # and, for a member not vectorised in this run, its terms
+    spelled = {k: words_and_terms(texts.get(k, ""), params.stem) for k in members}
 
     def terms_of(key: Key) -> list[str]:
         doc = docs.get(key)
-        return doc.terms if doc is not None else tokens(texts.get(key, ""), params.stem)[0]
+        if doc is not None:
+            return doc.terms
+        # the terms `tokens` gives: it also drops thousands groups ("000")
+        return [t for w, t in spelled[key] if not (w[0].isdigit() and t.strip("0.") == "")]
 
     scored_plain = sorted(
         ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
         key=lambda s: (-s[0], s[1]),
     )
-    spelled = {k: words_and_terms(texts.get(k, ""), params.stem) for _, k in scored_plain}
     surface: dict[str, str] = {}  # term -> its word in the most central post that has it
     for _, key in scored_plain[:10]:
         for word, term in spelled[key]:

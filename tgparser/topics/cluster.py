@@ -28,6 +28,7 @@ from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
 Progress = Callable[[str, int, int], None]
 CENTROID_TERMS = 50  # terms of a centroid the refinement compares with (cost, not quality)
 MAX_BLOCK_PAIRS = 3_000_000  # candidate pairs per block of the neighbour search (memory)
+MERGE_BLOCK = 1000  # centroid rows per block of the centroid similarities (memory)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,16 @@ def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -
     heap = [h for h in heap if -h[0] >= link_min]
     heapq.heapify(heap)
     parent = list(range(n))
+    live = len(heap)  # pairs ≥ link_min between live clusters, give or take (a bound)
     while heap:
+        if len(heap) > 2 * live + 100_000:
+            # compact: every push leaves the pair's older entries stale; rebuilt from the
+            # current values the heap holds exactly the live entries, in the same order
+            heap = _live_pairs(adj, size, link_min)
+            heapq.heapify(heap)
+            live = len(heap)
+            if not heap:
+                break
         neg, a, b = heapq.heappop(heap)
         adj_a, adj_b = adj[a], adj[b]
         if adj_a is None or adj_b is None or b not in adj_a:
@@ -173,6 +183,7 @@ def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -
             avg = s / (size[a] * size[c])
             if avg >= link_min:
                 heapq.heappush(heap, (-avg, min(a, c), max(a, c)))
+    del heap, adj
     labels = []
     for i in range(n):
         root = i
@@ -181,6 +192,23 @@ def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -
         parent[i] = root
         labels.append(root)
     return labels
+
+
+def _live_pairs(
+    adj: list[dict[int, float] | None], size: list[int], link_min: float
+) -> list[tuple[float, int, int]]:
+    """Heap entries (-average, a, b), a < b, of every live cluster pair ≥ link_min."""
+    out = []
+    for a, adj_a in enumerate(adj):
+        if adj_a is None:
+            continue
+        size_a = size[a]
+        for c, s in adj_a.items():
+            if c > a:
+                avg = s / (size_a * size[c])
+                if avg >= link_min:
+                    out.append((-avg, a, c))
+    return out
 
 
 def centroids(matrix: Any, labels: Sequence[int]) -> tuple[Any, list[int]]:
@@ -242,9 +270,20 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
     cents, ids = centroids(matrix, labels)
     if len(ids) < 2:
         return labels
-    sims = (cents @ cents.T).tocoo()
-    keep = (sims.row < sims.col) & (sims.data >= merge_min)
-    if not keep.any():
+    # in blocks of rows, filtered as they come: the whole product of tens of thousands of
+    # centroids that share common terms is most of the build's peak memory
+    transposed = cents.T.tocsr()
+    found_rows, found_cols, found_data = [], [], []
+    for start in range(0, len(ids), MERGE_BLOCK):
+        block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
+        rows = block.row + start
+        keep = (rows < block.col) & (block.data >= merge_min)
+        found_rows.append(rows[keep])
+        found_cols.append(block.col[keep])
+        found_data.append(block.data[keep])
+        del block
+    data = np.concatenate(found_data)
+    if not len(data):
         return labels
     parent = {i: i for i in ids}
 
@@ -254,8 +293,8 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
             x = parent[x]
         return x
 
-    order = np.argsort(-sims.data[keep])
-    rows, cols = sims.row[keep][order], sims.col[keep][order]
+    order = np.argsort(-data)
+    rows, cols = np.concatenate(found_rows)[order], np.concatenate(found_cols)[order]
     for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
         ra, rb = find(ids[a]), find(ids[b])
         if ra != rb:
