@@ -7,16 +7,13 @@ from datetime import datetime
 import click
 
 from tgparser.cli.app import App, pass_app
-from tgparser.cli.params import DATE, UNTIL
+from tgparser.cli.params import date_range_options
 from tgparser.cli.refs import RefsCommand
 
 
 @click.command("documents", cls=RefsCommand)
 @click.argument("refs", nargs=-1, metavar="[REF]...")
-@click.option("--since", type=DATE, help="Messages dated from this date or time.")
-@click.option(
-    "--until", type=UNTIL, help="Messages dated up to this time; a date includes that whole day."
-)
+@date_range_options
 @click.option("--no-ads", is_flag=True, help="Leave out messages flagged as advertising.")
 @click.option("--no-noise", is_flag=True, help="Leave out noise (service, empty, too short).")
 @click.option(

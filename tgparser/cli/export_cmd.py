@@ -12,7 +12,7 @@ import click
 
 from tgparser.cli.app import App, pass_app
 from tgparser.cli.lazy import LazyGroup
-from tgparser.cli.params import DATE, UNTIL
+from tgparser.cli.params import date_range_options
 from tgparser.cli.refs import QueryCommand
 from tgparser.cli.source_cmd import _label
 
@@ -29,14 +29,7 @@ def filter_options(func: Any) -> Any:
             metavar="REF",
             help="Only this followed chat (and its comments); repeatable.",
         ),
-        click.option(
-            "--since", type=DATE, help="Messages dated from this date or time, or 7d (ago)."
-        ),
-        click.option(
-            "--until",
-            type=UNTIL,
-            help="Messages dated up to this time; a date includes that whole day.",
-        ),
+        date_range_options,
         click.option(
             "--kind",
             "kinds",

@@ -7,7 +7,7 @@ from datetime import datetime
 import click
 
 from tgparser.cli.app import App, pass_app
-from tgparser.cli.params import DATE, UNTIL
+from tgparser.cli.params import date_range_options
 from tgparser.cli.refs import RefsCommand
 
 
@@ -20,10 +20,7 @@ from tgparser.cli.refs import RefsCommand
     metavar="DIR",
     help="The KB folder; replaced whole when it holds a previous KB.",
 )
-@click.option("--since", type=DATE, help="Messages dated from this date or time.")
-@click.option(
-    "--until", type=UNTIL, help="Messages dated up to this time; a date includes that whole day."
-)
+@date_range_options
 @click.option("--with-ads", is_flag=True, help="Keep messages processed as ads.")
 @click.option("--with-noise", is_flag=True, help="Keep messages processed as noise.")
 @click.option(

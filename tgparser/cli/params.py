@@ -111,3 +111,16 @@ def rejects_json(hint: str) -> Any:
         return command
 
     return mark
+
+
+def date_range_options(func: Any) -> Any:
+    """`--since` and `--until` for every command that picks messages by date: dates, times,
+    or durations ago (7d, 12h); a date-only `--until` includes that whole day."""
+    func = click.option(
+        "--until",
+        type=UNTIL,
+        help="Messages dated up to this time, or 1d (ago); a date includes that whole day.",
+    )(func)
+    return click.option(
+        "--since", type=DATE, help="Messages dated from this date or time, or 7d (ago)."
+    )(func)

@@ -10,17 +10,14 @@ from typing import Any
 import click
 
 from tgparser.cli.app import App, pass_app
-from tgparser.cli.params import DATE, UNTIL
+from tgparser.cli.params import date_range_options
 from tgparser.cli.refs import RefsCommand
 from tgparser.errors import TgparserError
 
 
 @click.command(cls=RefsCommand)
 @click.argument("refs", nargs=-1, metavar="[REF]...")
-@click.option("--since", type=DATE, help="Only messages dated from this date or time.")
-@click.option(
-    "--until", type=UNTIL, help="Only messages dated up to this time; a date includes that day."
-)
+@date_range_options
 @click.option(
     "--processor",
     type=click.Choice(["builtin", "llm"]),
