@@ -22,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests import pgcluster
 from tests.bench.archive import fill, search_queries
-from tests.bench.measure import run_measured
+from tests.bench.measure import bench_postgres, run_measured
 from tgparser.export import EXPORT_COLUMNS, FIELDS, export_messages, export_record, write_records
 from tgparser.search_query import parse
 from tgparser.storage import open_storage
@@ -104,24 +103,14 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="tgparser-bench-"))
-    cluster = None
     schema = f"bench_{os.getpid()}"
     try:
         if args.backend in ("sqlite", "both"):
             bench("sqlite", f"sqlite:///{workdir / 'archive.db'}", args.messages, schema)
         if args.backend in ("postgresql", "both"):
-            url = os.environ.get("TGPARSER_TEST_PG_URL")
-            if not url:
-                cluster = pgcluster.start_cluster()
-                url = cluster.url()
-            try:
+            with bench_postgres(schema) as url:
                 bench("postgresql", url, args.messages, schema)
-            finally:
-                with open_storage(url, pg_schema=schema) as storage:
-                    storage._execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     finally:
-        if cluster is not None:
-            cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -36,3 +38,26 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])} failed: {error[-3000:]}")
     return elapsed, peak_kb / 1024
+
+
+@contextmanager
+def bench_postgres(schema: str) -> Iterator[str]:
+    """A PostgreSQL URL for a benchmark: TGPARSER_TEST_PG_URL, or a throwaway cluster started
+    here; the benchmark's `schema` is dropped afterwards and the cluster stopped."""
+    from tests import pgcluster
+    from tgparser.storage import open_storage
+
+    cluster = None
+    url = os.environ.get("TGPARSER_TEST_PG_URL", "")
+    if not url:
+        cluster = pgcluster.start_cluster()
+        url = cluster.url()
+    try:
+        yield url
+    finally:
+        try:
+            with open_storage(url, pg_schema=schema) as storage:
+                storage._execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        finally:
+            if cluster is not None:
+                cluster.stop()
