@@ -16,13 +16,13 @@ import functools
 import re
 from collections import Counter
 
+from tgparser.process.language import words_of
 from tgparser.process.stopwords import STOPWORDS
 
 MAX_KEYWORDS = 10
 SUMMARY_CHARS = 280
 
 _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
-_TOKEN = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
 _ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
 _LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
@@ -32,7 +32,7 @@ def keywords(text: str, language: str, limit: int = MAX_KEYWORDS) -> list[str]:
     if "://" in text or "www." in text or "@" in text or "#" in text:
         text = _NOT_WORDS.sub(" ", text)
     lower = text.lower()
-    tokens = _TOKEN.findall(lower)
+    tokens = words_of(lower)
     return keywords_of_words(tokens, Counter(tokens), text, lower, language, limit)
 
 
@@ -49,12 +49,17 @@ def keywords_of_words(
     if not tokens:
         return []
     stop = _stop_words(language)
-    # Distinct words in order of first use; the most frequent first, earlier ones on ties
-    # (sorted is stable), so the lead wins among words said once. Only the best few are
-    # grouped by stem and scored in Python.
-    # A Counter keeps the order words were first seen.
-    order = [w for w in counts if len(w) > 2 and w not in stop and not w[0].isdigit()]
-    top = sorted(order, key=counts.__getitem__, reverse=True)[: limit * 3]
+    # Distinct words in order of first use (a Counter keeps the order words were first seen);
+    # the most frequent first, earlier ones on ties (sorted is stable), so the lead wins among
+    # words said once. The sort runs in C over every word; only the best few are then
+    # checked, grouped by stem and scored in Python.
+    want = limit * 3
+    top: list[str] = []
+    for w in sorted(counts, key=counts.__getitem__, reverse=True):
+        if len(w) > 2 and w not in stop and not w[0].isdigit():
+            top.append(w)
+            if len(top) == want:
+                break
     latin_bonus = language not in _LATIN_TEXT
     scores: dict[str, float] = {}
     first: dict[str, int] = {}
