@@ -89,3 +89,8 @@ def builtin_document(message: dict[str, Any]) -> dict[str, Any]:
         "tokens_out": 0,
         "cost": 0.0,
     }
+
+
+def builtin_documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents of a page of messages (what a worker process runs)."""
+    return [builtin_document(m) for m in messages]
