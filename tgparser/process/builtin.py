@@ -38,15 +38,16 @@ def builtin_fields(message: dict[str, Any]) -> dict[str, Any]:
     cleaned = clean_message(message.get("text") or "", message.get("entities"))
     text = cleaned.text
     # One pass over the words serves language, keywords and the duplicate hash.
-    words = words_of(text.lower())
-    plain = text
+    text_lower = text.lower()
+    words = words_of(text_lower)
+    plain, lower, tokens = text, text_lower, words
     if "://" in text or "www." in text or "@" in text or "#" in text:
         plain = _NOT_TEXT.sub(" ", text)  # links, mentions, hashtags: no language, no topic
-    lower = plain.lower()
-    tokens = words_of(lower) if plain is not text else words
+        lower = plain.lower()
+        tokens = words_of(lower)
     counts = Counter(tokens)
     language = language_of_words(counts, lower)
-    reasons = ad_reasons(text, cleaned.urls, cleaned.hashtags)
+    reasons = ad_reasons(text, cleaned.urls, cleaned.hashtags, text_lower)
     noise = noise_reason(
         text,
         kind=message["kind"],
