@@ -93,5 +93,20 @@ def builtin_document(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def builtin_documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The documents of a page of messages (what a worker process runs)."""
+    """The documents of a page of messages."""
     return [builtin_document(m) for m in messages]
+
+
+# What the builtin processor reads of a message: all a worker process is sent.
+INPUT_FIELDS = ("chat_id", "message_id", "content_hash", "text", "entities", "kind", "action")
+INPUT_FIELDS += ("media_kind",)
+
+
+def builtin_inputs(messages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """A page's messages cut to INPUT_FIELDS, as tuples: cheap to send to a worker."""
+    return [tuple(map(m.get, INPUT_FIELDS)) for m in messages]
+
+
+def builtin_documents_of_inputs(inputs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The documents of a page sent as `builtin_inputs` (what a worker process runs)."""
+    return [builtin_document(dict(zip(INPUT_FIELDS, values, strict=True))) for values in inputs]

@@ -43,10 +43,14 @@ class Workers:
         self.pool: Any = None
 
     def documents(
-        self, pages: Iterator[Page], compute: Callable[[Page], Page]
+        self,
+        pages: Iterator[Page],
+        cut: Callable[[Page], Any],
+        compute: Callable[[Any], Page],
     ) -> Iterator[tuple[Page, Page]]:
-        """(page, its documents) for each page, in order: computed here until the pool
-        starts, then by the workers, with at most `jobs` + 1 pages in flight."""
+        """(page, its documents: `compute(cut(page))`) for each page, in order: computed
+        here until the pool starts, then by the workers, with at most `jobs` + 1 pages in
+        flight. `cut` makes what is sent to a worker (less to pickle)."""
         in_flight: deque[tuple[Page, Any]] = deque()
         try:
             for page in pages:
@@ -54,9 +58,9 @@ class Workers:
                 if self.pool is None and self.jobs > 1 and self.seen >= self.start_from:
                     self.pool = _start_pool(self.jobs)
                 if self.pool is None:
-                    yield page, compute(page)
+                    yield page, compute(cut(page))
                     continue
-                in_flight.append((page, self.pool.submit(compute, page)))
+                in_flight.append((page, self.pool.submit(compute, cut(page))))
                 if len(in_flight) > self.jobs:
                     yield _result(*in_flight.popleft())
             while in_flight:

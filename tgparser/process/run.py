@@ -18,7 +18,11 @@ from typing import Any, Protocol
 
 from tgparser.errors import TgparserError
 from tgparser.process.builtin import IDENTITY as BUILTIN_IDENTITY
-from tgparser.process.builtin import builtin_documents
+from tgparser.process.builtin import (
+    builtin_documents,
+    builtin_documents_of_inputs,
+    builtin_inputs,
+)
 from tgparser.process.parallel import Workers
 from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
@@ -99,8 +103,10 @@ class Processor(Protocol):
 
 class BuiltinProcessor:
     identity = BUILTIN_IDENTITY
-    # A page's documents from the page alone: what worker processes can run (`--jobs`).
-    page_documents = staticmethod(builtin_documents)
+    # A page's documents from the page alone, what worker processes can run (`--jobs`): the
+    # page cut to what a worker needs, and the function of that a worker runs.
+    page_inputs = staticmethod(builtin_inputs)
+    page_documents = staticmethod(builtin_documents_of_inputs)
 
     def process(self, storage: Storage, messages: list[Row], budget: Budget) -> Outcome:
         return Outcome(documents=builtin_documents(messages))
@@ -373,8 +379,9 @@ def _process_chat(
 
     pages = _pages(storage, identity, claim.chat_id, options, remaining)
     if workers.jobs > 1:
-        compute = processor.page_documents  # type: ignore[attr-defined]
-        outcomes = ((p, Outcome(documents=d)) for p, d in workers.documents(pages, compute))
+        cut, compute = processor.page_inputs, processor.page_documents  # type: ignore[attr-defined]
+        documents_of = workers.documents(pages, cut, compute)
+        outcomes = ((p, Outcome(documents=d)) for p, d in documents_of)
     else:
         outcomes = ((p, processor.process(storage, p, budget)) for p in pages)
     for page, outcome in outcomes:
