@@ -12,6 +12,7 @@ after PARALLEL_FROM messages, so small runs (cron every few minutes) never pay f
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from tgparser.errors import TgparserError
 
 PARALLEL_FROM = 1000  # messages a run has read before it starts worker processes
 MAX_JOBS = 8
+ORPHAN_CHECK_SECONDS = 1.0
 
 Page = list[dict[str, Any]]
 
@@ -85,15 +87,26 @@ def _start_pool(jobs: int) -> Any:
     return ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context(method),
-        initializer=_ignore_interrupts,
+        initializer=_worker_started,
+        initargs=(os.getpid(),),
     )
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C stops the main process, which stops the workers; they print nothing."""
+def _worker_started(parent: int) -> None:
+    """Ctrl-C stops the main process, which stops the workers: they print nothing. A main
+    process killed outright (SIGKILL, out of memory) cannot stop them, and a forked worker
+    keeps its queue's pipe open: a watcher thread ends the worker when its parent is gone."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _result(page: Page, future: Any) -> tuple[Page, Page]:
