@@ -63,6 +63,7 @@ with psycopg.connect(target, autocommit=True) as conn:
 """
 
 PLAIN = """
+DROP TRIGGER IF EXISTS messages_search_fill ON messages;
 DROP INDEX IF EXISTS messages_search;
 ALTER TABLE messages DROP COLUMN search;
 DO $$ DECLARE r record; BEGIN
@@ -72,6 +73,7 @@ DO $$ DECLARE r record; BEGIN
   END LOOP; END $$;
 """
 EXPRESSION = """
+DROP TRIGGER IF EXISTS messages_search_fill ON messages;
 DROP INDEX messages_search;
 ALTER TABLE messages DROP COLUMN search;
 CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', search_text(text)));
@@ -132,7 +134,13 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--archive", type=Path, help="reuse this generated SQLite archive")
     parser.add_argument("--keep", type=Path, help="keep the generated archive here")
-    parser.add_argument("--baseline", help="also time this git revision's db copy (e.g. main)")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        help="also time this git revision's db copy (e.g. main; repeatable: the first one "
+        "with --verify too)",
+    )
     parser.add_argument("--search-scale", type=int, default=10)
     parser.add_argument("--skip-variants", action="store_true")
     args = parser.parse_args()
@@ -173,26 +181,29 @@ def main() -> int:
         anchor = measured(
             cpu, [*bare, fresh_db("bench_bare", "SELECT 1")], "bare COPY, migrated schema", count
         )
-        if args.baseline:
-            old = baseline(args.baseline, sqlite_path, workdir)
-            base = measured(
+        bases = {}
+        for n, ref in enumerate(args.baseline):
+            old = baseline(ref, sqlite_path, workdir, n)
+            bases[ref] = measured(
                 cpu,
-                [*old, "db", "copy", "--to", fresh_db("b_base")],
-                f"{args.baseline}: db copy",
+                [*old, "db", "copy", "--to", fresh_db(f"b_base{n}")],
+                f"{ref}: db copy",
                 total,
             )
-            measured(
-                cpu,
-                [*old, "db", "copy", "--verify", "--to", fresh_db("b_base_v")],
-                f"{args.baseline}: db copy --verify",
-                total,
-            )
+            if n == 0:
+                measured(
+                    cpu,
+                    [*old, "db", "copy", "--verify", "--to", fresh_db("b_base_v")],
+                    f"{ref}: db copy --verify",
+                    total,
+                )
         tgparser = [sys.executable, "-m", "tgparser", "--db", str(sqlite_path), "-q"]
         stored = fresh_db("bench_stored")
         wall = measured(cpu, [*tgparser, "db", "copy", "--to", stored], "tgparser db copy", total)
-        note = f"({wall / anchor:.2f}x the bare COPY" + (
-            f", {wall / base:.2f}x {args.baseline})" if args.baseline else ")"
+        note = f"({wall / anchor:.2f}x the bare COPY" + "".join(
+            f", {wall / base:.2f}x {ref}" for ref, base in bases.items()
         )
+        note += ")"
         print(f"{'':<42} {note}")
         wall_v = measured(
             cpu,
@@ -250,15 +261,15 @@ def main() -> int:
     return 0
 
 
-def baseline(ref: str, archive: Path, workdir: Path) -> list[str]:
+def baseline(ref: str, archive: Path, workdir: Path, n: int = 0) -> list[str]:
     """The `tgparser` command of git revision `ref`, reading a copy of the archive that claims
     only the schema versions that revision knows (the rows are the same)."""
-    source = workdir / "baseline"
+    source = workdir / f"baseline{n}"
     source.mkdir()
     tar = subprocess.run(["git", "archive", ref, "tgparser"], check=True, capture_output=True)
     subprocess.run(["tar", "-x", "-C", str(source)], input=tar.stdout, check=True)
     known = max(int(p.name[:4]) for p in (source / "tgparser/storage/sql/sqlite").glob("0*.sql"))
-    copy = workdir / "baseline.db"
+    copy = workdir / f"baseline{n}.db"
     shutil.copyfile(archive, copy)
     with open_storage(str(copy)) as storage:
         storage._execute(f"DELETE FROM schema_migrations WHERE version > {known}")
