@@ -182,19 +182,14 @@ class PostgresStorage(Storage):
 
     def _insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         # COPY streams the rows in one operation: about 30% cheaper than a pipelined
-        # executemany of INSERTs, server time included.
-        text_at = self._search_source(table, columns)
-        if text_at is not None:
-            from tgparser.search_tokens import tsvector  # its tables take 20 ms to compile
-        names = [*columns, "search"] if text_at is not None else columns
-        statement = f"COPY {table} ({', '.join(names)}) FROM STDIN"
+        # executemany of INSERTs, server time included. The search vector is left to the
+        # server here (see _search_source): an ingest waits for each batch anyway, and the
+        # server's C regular expressions cut words faster than Python's.
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         try:
             with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
-                    values = self._encode_row(table, row, columns)
-                    if text_at is not None:
-                        values.append(tsvector(values[text_at] or ""))
-                    copy.write_row(values)
+                    copy.write_row(self._encode_row(table, row, columns))
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
@@ -210,8 +205,14 @@ class PostgresStorage(Storage):
         return self._writer_search
 
     def _search_source(self, table: str, columns: Sequence[str]) -> int | None:
-        """Where the text is among `columns` when rows written to `table` carry the search
-        vector, computed here from that text (`search_tokens.tsvector`); else None."""
+        """Where the text is among `columns` when rows loaded into `table` carry the search
+        vector, computed here from that text (`search_tokens.tsvector`); else None.
+
+        Only `db copy` sends it (load_rows): there the client reads and sends while the server
+        writes, each on its own core, and the server's share (parsing the words, once per
+        message) was what held the copy back. An ingest works batch by batch, the client
+        waiting for the server: computing the words in Python would only move the work to the
+        slower side, so there the trigger of migration 0007 computes them, as before."""
         if table != "messages" or "text" not in columns or not self._fills_search():
             return None
         return list(columns).index("text")

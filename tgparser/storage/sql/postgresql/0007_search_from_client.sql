@@ -1,14 +1,15 @@
--- The search vector, computed by the writer: `messages.search` becomes a plain tsvector column.
+-- The search vector may come from the writer: `messages.search` becomes a plain tsvector column.
 --
--- Computing to_tsvector('simple', search_text(text)) for every stored message was most of the
--- server's work in `db copy` and ingest (the big character class, once per message). tgparser
--- now cuts the words on the client (tgparser/search_tokens.py, the same rules; a test checks
--- both agree) and sends the vector with the row, so the server only reads it, while the client
--- works on the other core. The trigger below keeps every other writer right: a row inserted
--- without a vector, or whose text changes without a new one, gets it computed here as before
--- (tgparser itself leaves it to the server for a text whose words hold a character the
--- server's locale may read otherwise, and for edits). The vectors an archive holds are kept
--- as they are: the same words either way.
+-- Computing to_tsvector('simple', search_text(text)) for every message was most of the
+-- server's work in `db copy` (the big character class, once per message). `db copy` now cuts
+-- the words on the client (tgparser/search_tokens.py, the same rules; a test checks both
+-- agree) and sends the vector with the row, so the server only reads it while the client
+-- works on the other core. The trigger below computes it, as before, for every row written
+-- without it (an ingest, another tool's INSERT, a text whose words hold a character the
+-- server's locale may read otherwise) and when the text changes without a new vector. A
+-- counters refresh, which rewrites a row but not its text, no longer recomputes it (a
+-- generated column is recomputed on every update, which also ruled out HOT updates).
+-- The vectors an archive holds are kept as they are: the same words either way.
 
 DO $search$
 BEGIN
