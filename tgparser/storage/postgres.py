@@ -305,17 +305,17 @@ class PostgresStorage(Storage):
         count, *quarters = self._query(sql)[0]
         return count, checksum.combine_quarters(quarters)
 
-    def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
+    def load_rows(self, table: str, rows: Iterable[Sequence[Any]], *, skip_existing: bool) -> int:
         text_at = self._search_source(table, tuple(TABLE_COLUMNS[table]))
         if text_at is not None:
             from tgparser.search_tokens import tsvector
 
-            rows = [(*row, tsvector(row[text_at] or "")) for row in rows]
+            # Computed as the rows stream out: while the server writes the rows sent before.
+            rows = ((*row, tsvector(row[text_at] or "")) for row in rows)
         columns = ", ".join([*TABLE_COLUMNS[table], *(["search"] if text_at is not None else [])])
         try:
             if not skip_existing:
-                self._copy_in(table, columns, rows)
-                return len(rows)
+                return self._copy_in(table, columns, rows)
             # COPY cannot skip conflicts: stage the rows, then insert what is missing.
             stage = f"copy_stage_{table}"
             self._execute(
@@ -330,15 +330,18 @@ class PostgresStorage(Storage):
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    def _copy_in(self, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _copy_in(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> int:
         # Text COPY: the server parses each value by its column type, so ISO timestamps and
         # JSON text read from SQLite load as they are.
+        count = 0
         with (
             self.conn.cursor() as cursor,
             cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
         ):
             for row in rows:
                 copy.write_row(row)
+                count += 1
+        return count
 
     @contextmanager
     def bulk_load(self, tables: Sequence[str]) -> Iterator[None]:
