@@ -73,6 +73,22 @@ DO $$ DECLARE r record; BEGIN
     EXECUTE 'DROP INDEX tgparser.' || quote_ident(r.indexname);
   END LOOP; END $$;
 """
+WRITES = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.factories import make_message, make_source
+from tgparser.storage import open_storage
+url, n, phase = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+body = "Текст поста with some English words and a link https://example.org " * 6  # bench_ingest's
+with open_storage(url) as storage:
+    if phase == "new":
+        storage.migrate()
+        storage.upsert_source(make_source())
+    views = 7 if phase == "refresh" else None
+    records = [make_message(i, text=f"{i}: {body}", views=views or i) for i in range(1, n + 1)]
+    for start in range(0, n, 500):
+        storage.upsert_messages(records[start : start + 500])
+"""
 EXPRESSION = """
 DROP TRIGGER IF EXISTS messages_search_fill ON messages;
 DROP INDEX messages_search;
@@ -144,10 +160,40 @@ def main() -> int:
     )
     parser.add_argument("--search-scale", type=int, default=10)
     parser.add_argument("--skip-variants", action="store_true")
+    parser.add_argument(
+        "--writes",
+        type=int,
+        metavar="N",
+        help="instead: store N new posts through upsert_messages, then refresh their "
+        "counters, with this tree and each --baseline (CPU of the writer and of the server)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="tgparser-bench-"))
     cluster = pgcluster.start_cluster(durable=True)
     try:
+
+        def fresh_db(name: str, *setup: str) -> str:
+            with open_storage(cluster.url()) as admin:
+                admin._execute(f"DROP DATABASE IF EXISTS {name}")
+                admin._execute(f"CREATE DATABASE {name}")
+            if setup:
+                with open_storage(cluster.url(name)) as storage:
+                    storage.migrate()
+                    for sql in setup:
+                        storage._execute(sql)
+            return cluster.url(name)
+
+        cpu = CPU(cluster)
+        if args.writes:
+            trees = {"this tree": str(Path.cwd())}
+            for n, ref in enumerate(args.baseline):
+                trees[ref] = str(checkout(ref, workdir, n))
+            for n, (label, tree) in enumerate(trees.items()):
+                url = fresh_db(f"w{n}")
+                for phase in ("new", "refresh"):
+                    command = [sys.executable, "-c", WRITES, tree, url, str(args.writes), phase]
+                    measured(cpu, command, f"{label}: {phase} messages", args.writes)
+            return 0
         sqlite_path = args.archive or args.keep or workdir / "archive.db"
         if not args.archive:
             with open_storage(str(sqlite_path)) as storage:
@@ -163,18 +209,6 @@ def main() -> int:
             flush=True,
         )
 
-        def fresh_db(name: str, *setup: str) -> str:
-            with open_storage(cluster.url()) as admin:
-                admin._execute(f"DROP DATABASE IF EXISTS {name}")
-                admin._execute(f"CREATE DATABASE {name}")
-            if setup:
-                with open_storage(cluster.url(name)) as storage:
-                    storage.migrate()
-                    for sql in setup:
-                        storage._execute(sql)
-            return cluster.url(name)
-
-        cpu = CPU(cluster)
         bare = [sys.executable, "-c", BARE_COPY, str(sqlite_path)]
         measured(
             cpu, [*bare, fresh_db("bench_plain", PLAIN)], "floor: bare COPY, plain table", count
@@ -265,10 +299,7 @@ def main() -> int:
 def baseline(ref: str, archive: Path, workdir: Path, n: int = 0) -> list[str]:
     """The `tgparser` command of git revision `ref`, reading a copy of the archive that claims
     only the schema versions that revision knows (the rows are the same)."""
-    source = workdir / f"baseline{n}"
-    source.mkdir()
-    tar = subprocess.run(["git", "archive", ref, "tgparser"], check=True, capture_output=True)
-    subprocess.run(["tar", "-x", "-C", str(source)], input=tar.stdout, check=True)
+    source = checkout(ref, workdir, n)
     known = max(int(p.name[:4]) for p in (source / "tgparser/storage/sql/sqlite").glob("0*.sql"))
     copy = workdir / f"baseline{n}.db"
     shutil.copyfile(archive, copy)
@@ -288,6 +319,18 @@ def baseline(ref: str, archive: Path, workdir: Path, n: int = 0) -> list[str]:
         str(copy),
         "-q",
     ]
+
+
+def checkout(ref: str, workdir: Path, n: int) -> Path:
+    """tgparser and its tests as of git revision `ref`, in a folder of their own."""
+    source = workdir / f"baseline{n}"
+    if not source.exists():
+        source.mkdir()
+        tar = subprocess.run(
+            ["git", "archive", ref, "tgparser", "tests"], check=True, capture_output=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(source)], input=tar.stdout, check=True)
+    return source
 
 
 def cluster_version(cluster: pgcluster.Cluster) -> str:
