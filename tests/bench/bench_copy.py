@@ -1,7 +1,8 @@
 """Benchmark: `tgparser db copy` SQLite -> PostgreSQL, side by side with its floors.
 
     .venv/bin/python -m tests.bench.bench_copy [--messages 100000] [--archive FILE]
-        [--baseline main] [--search-scale 10] [--skip-variants]
+        [--baseline main ...] [--search-scale 10] [--skip-variants]
+    .venv/bin/python -m tests.bench.bench_copy --writes 20000 [--baseline main ...]
 
 Builds a generated SQLite archive of N messages with ~6.5 KB rows (tests/bench/archive.py;
 `--archive` reuses one made before, `--keep` keeps the one made now), starts a throwaway
@@ -25,6 +26,8 @@ neighbours' load, the CPU seconds much less. Then disk per message
 20 by ts_rank_cd) on the stored-column and expression-index databases, after growing each
 to N x `--search-scale` messages server-side (texts repeated under new ids, raw JSON left
 out) so the 1M figure needs no 1M-row archive file.
+`--writes N` measures instead what storing N new posts (upsert_messages, as an ingest does)
+and then refreshing their counters costs, for this tree and each `--baseline`.
 """
 
 from __future__ import annotations
