@@ -44,7 +44,8 @@ def read_pairs(path: Path) -> list[tuple[str, str, str]]:
             continue
         if line.lstrip().startswith("{"):
             item = json.loads(line)
-            out.append((item["text"], str(item["label"]), item.get("lang", "")))
+            label = item["label"] if "label" in item else item["cluster"]  # GSDMM-style sets
+            out.append((item["text"], str(label), item.get("lang", "")))
         elif "\t" in line:
             label, text = line.split("\t", 1)
             out.append((text, label, ""))

@@ -65,6 +65,36 @@ _term_cache: dict[int, dict[str, str]] = {}
 _CACHE_MAX = 500_000
 
 
+# word as written -> (term or "" to skip it, entity flag), per stem length: the flag is
+# _ALWAYS (a number, an all-caps word), _INSIDE (capitalised: an entity unless it starts a
+# sentence) or _NEVER; the context (sentence start) is all that is looked at per occurrence
+_NEVER, _INSIDE, _ALWAYS = 0, 1, 2
+_word_cache: dict[int, dict[str, tuple[str, int]]] = {}
+
+
+def _classify(word: str, stem: int) -> tuple[str, int]:
+    lower = word.lower()
+    if lower in STOP_WORDS or (len(lower) < 2 and not lower[0].isdigit()):
+        return "", _NEVER
+    if lower[0].isdigit():
+        term = lower.replace(",", ".")
+        if term.strip("0.") == "":
+            return "", _NEVER  # "000" of "100 000": a thousands group, not a number
+        # "16" or "5" name nothing; "2024", "3.3", "312" do
+        return term, _ALWAYS if len(term) > 2 else _NEVER
+    cache = _term_cache.setdefault(stem, {})
+    term = cache.get(lower)
+    if term is None:
+        term = transliterate(lower)[:stem] if stem else transliterate(lower)
+        if len(cache) < _CACHE_MAX:
+            cache[lower] = term
+    if not term:
+        return "", _NEVER
+    if word.isupper() and len(word) > 1:
+        return term, _ALWAYS
+    return term, _INSIDE if word[0].isupper() else _NEVER
+
+
 def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
     """(terms, entity-ish terms) of a text.
 
@@ -74,33 +104,25 @@ def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
     """
     out: list[str] = []
     entities: set[str] = set()
-    cache = _term_cache.setdefault(stem, {})
-    last_end = 0
+    cache = _word_cache.setdefault(stem, {})
+    previous = None
     for match in _WORD.finditer(text):
         word = match.group()
-        sentence_start = last_end == 0 or _SENTENCE_END.search(text, last_end, match.start())
-        last_end = match.end()
-        lower = word.lower()
-        if lower in STOP_WORDS or (len(lower) < 2 and not lower[0].isdigit()):
-            continue
-        if lower[0].isdigit():
-            term = lower.replace(",", ".")
-            if term.strip("0.") == "":
-                continue  # "000" of "100 000": a thousands group, not a number
-            if len(term) > 2:  # "16" or "5" name nothing; "2024", "3.3", "312" do
-                entities.add(term)
-            out.append(term)
-            continue
-        term = cache.get(lower)
-        if term is None:
-            term = transliterate(lower)[:stem] if stem else transliterate(lower)
+        hit = cache.get(word)
+        if hit is None:
+            hit = _classify(word, stem)
             if len(cache) < _CACHE_MAX:
-                cache[lower] = term
-        if not term:
-            continue
-        if (word[0].isupper() and not sentence_start) or (word.isupper() and len(word) > 1):
-            entities.add(term)
-        out.append(term)
+                cache[word] = hit
+        term, flag = hit
+        if term:
+            out.append(term)
+            if flag == _ALWAYS or (
+                flag == _INSIDE
+                and previous is not None
+                and not _SENTENCE_END.search(text, previous.end(), match.start())
+            ):
+                entities.add(term)
+        previous = match
     return out, entities
 
 
