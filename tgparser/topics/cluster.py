@@ -28,6 +28,7 @@ Progress = Callable[[str, int, int], None]
 CENTROID_TERMS = 50  # terms of a centroid the refinement compares with (cost, not quality)
 MAX_BLOCK_PAIRS = 3_000_000  # candidate pairs per block of the neighbour search (memory)
 MERGE_BLOCK = 1000  # centroid rows per block of the centroid similarities (memory)
+MERGE_ROUNDS = 20  # rounds of mutual-closest centroid merges per round of the pipeline
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,19 @@ class Params:
     entity_boost: float = 1.0
     max_df_share: float = 0.02
     max_df_floor: int = 200
-    k: int = 6
+    k: int = 10
     edge_min: float = 0.06
     link_min: float = 0.1
+    # build.py: an open post joins an existing topic at ≥ assign_min; topics whose centroids
+    # come within merge_min are merged (daily runs; conservative on purpose)
     assign_min: float = 0.25
     merge_min: float = 0.5
+    # the clustering core (cluster_matrix): clusters that are each other's closest by centroid
+    # cosine ≥ join_min are joined; a post moves to the closest centroid ≥ refine_min
+    join_min: float = 0.2
+    refine_min: float = 0.12
     refine_passes: int = 2
+    rounds: int = 4
     chunk: int = 2000
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,10 +81,19 @@ def cluster_matrix(matrix: Any, params: Params, progress: Progress | None = None
         return []
     left, right, sims = knn_edges(matrix, params.k, params.edge_min, params.chunk, progress)
     labels = average_linkage(n, left, right, sims, params.link_min)
-    labels = merge_close(matrix, labels, params.merge_min)
-    for _ in range(params.refine_passes):
-        labels, moved = refine(matrix, labels, params.assign_min, params.chunk)
-        if not moved:
+    for _ in range(params.rounds):
+        merged = 0
+        for _ in range(MERGE_ROUNDS):
+            labels, joined = merge_mutual(matrix, labels, params.join_min)
+            merged += joined
+            if not joined:
+                break
+        moved = 0
+        for _ in range(params.refine_passes):
+            labels, moved = refine(matrix, labels, params.refine_min, params.chunk)
+            if not moved:
+                break
+        if not merged and not moved:
             break
     return labels
 
@@ -282,19 +299,7 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
     cents, ids = centroids(matrix, labels)
     if len(ids) < 2:
         return labels
-    # in blocks of rows, filtered as they come: the whole product of tens of thousands of
-    # centroids that share common terms is most of the build's peak memory
-    transposed = cents.T.tocsr()
-    found_rows, found_cols, found_data = [], [], []
-    for start in range(0, len(ids), MERGE_BLOCK):
-        block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
-        rows = block.row + start
-        keep = (rows < block.col) & (block.data >= merge_min)
-        found_rows.append(rows[keep])
-        found_cols.append(block.col[keep])
-        found_data.append(block.data[keep])
-        del block
-    data = np.concatenate(found_data)
+    rows, cols, data = _close_pairs(cents, merge_min)
     if not len(data):
         return labels
     parent = {i: i for i in ids}
@@ -306,12 +311,70 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
         return x
 
     order = np.argsort(-data)
-    rows, cols = np.concatenate(found_rows)[order], np.concatenate(found_cols)[order]
+    rows, cols = rows[order], cols[order]
     for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
         ra, rb = find(ids[a]), find(ids[b])
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return [find(label) for label in labels]
+
+
+def _close_pairs(cents: Any, merge_min: float) -> tuple[Any, Any, Any]:
+    """(row, col, cosine) of the centroid pairs row < col with cosine ≥ merge_min."""
+    import numpy as np
+
+    # in blocks of rows, filtered as they come: the whole product of tens of thousands of
+    # centroids that share common terms is most of the build's peak memory
+    transposed = cents.T.tocsr()
+    found_rows, found_cols, found_data = [], [], []
+    for start in range(0, cents.shape[0], MERGE_BLOCK):
+        block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
+        rows = block.row + start
+        keep = (rows < block.col) & (block.data >= merge_min)
+        found_rows.append(rows[keep])
+        found_cols.append(block.col[keep])
+        found_data.append(block.data[keep])
+        del block
+    if not found_data:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    return np.concatenate(found_rows), np.concatenate(found_cols), np.concatenate(found_data)
+
+
+def merge_mutual(matrix: Any, labels: list[int], merge_min: float) -> tuple[list[int], int]:
+    """Join the pairs of clusters that are each other's closest by centroid cosine (≥
+    merge_min); returns (labels, number of pairs joined). Repeated, this is centroid linkage
+    by rounds: unlike joining every pair ≥ merge_min at once (connected components), a cluster
+    joins one partner per round and the centroids are recomputed in between, so a chain of
+    look-alike stories does not collapse into one through its middle links."""
+    import numpy as np
+
+    cents, ids = centroids(matrix, labels)
+    if len(ids) < 2:
+        return labels, 0
+    rows, cols, data = _close_pairs(cents, merge_min)
+    if not len(data):
+        return labels, 0
+    a = np.concatenate([rows, cols])
+    b = np.concatenate([cols, rows])
+    sims = np.concatenate([data, data])
+    order = np.lexsort((b, -sims, a))  # per cluster: the closest first, ties to the lower
+    a, b = a[order], b[order]
+    firsts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    best = np.full(len(ids), -1, dtype=np.int64)
+    best[a[firsts]] = b[firsts]
+    has = best >= 0
+    mutual = np.flatnonzero(has & (best[np.where(has, best, 0)] == np.arange(len(ids))))
+    low = mutual[mutual < best[mutual]]
+    if not len(low):
+        return labels, 0
+    sorted_ids = np.asarray(ids, dtype=np.int64)  # `centroids` returns them sorted
+    new_ids = sorted_ids.copy()
+    joined = np.minimum(sorted_ids[low], sorted_ids[best[low]])
+    new_ids[low] = joined
+    new_ids[best[low]] = joined
+    position = np.searchsorted(sorted_ids, np.asarray(labels, dtype=np.int64))
+    return new_ids[position].tolist(), len(low)
 
 
 def top_two(block: Any) -> tuple[Any, Any, Any]:

@@ -39,6 +39,10 @@ says said say new one two after amid over per via vs its it's will also who
 їх нас вас є був була було були буде може також вже ще чи або якщо коли де там тут цей ця ці
 той та те який яка яке які свій своя своє свої після через між над під при без лише тільки
 так ні так само теж усі всі весь вся все року році років заявив повідомив повідомляє
+der die das den dem des ein eine einer einem einen eines und oder aber auch auf aus bei bis
+durch für gegen mit nach ohne seit über um unter von vor zu zum zur im ins am an als wie wird
+werden wurde wurden ist sind waren haben hatte sein nicht kein keine noch nur schon
+sich sie er es wir ihr ich dass daß so da dann wenn weil mehr sehr heute jetzt hier dort
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 
@@ -58,6 +62,21 @@ _TRANSLIT = str.maketrans(
 def transliterate(word: str) -> str:
     """Cyrillic (ru/uk) to a plain Latin spelling; other scripts pass through."""
     return word.translate(_TRANSLIT)
+
+
+_VOWELS = "aeiouy"
+
+
+def stem_word(lower: str, stem: int) -> str:
+    """A lower-cased word's term: transliterated, cut to `stem` characters, and — when at
+    least 3 characters stay — without trailing vowels, so that the case endings of ru/uk
+    («Тампа», «Тампы», «Тампе») and en "-e"/"-a"/"-y" meet on one stem ("tamp")."""
+    term = transliterate(lower)
+    if not stem:
+        return term
+    term = term[:stem]
+    bare = term.rstrip(_VOWELS)
+    return bare if len(bare) >= 3 else term
 
 
 # word -> term, per stem length: the same words come back in every post
@@ -85,7 +104,7 @@ def _classify(word: str, stem: int) -> tuple[str, int]:
     cache = _term_cache.setdefault(stem, {})
     term = cache.get(lower)
     if term is None:
-        term = transliterate(lower)[:stem] if stem else transliterate(lower)
+        term = stem_word(lower, stem)
         if len(cache) < _CACHE_MAX:
             cache[lower] = term
     if not term:
@@ -141,7 +160,7 @@ def words_and_terms(text: str, stem: int = 6) -> list[tuple[str, str]]:
             continue
         term = cache.get(lower)
         if term is None:
-            term = transliterate(lower)[:stem] if stem else transliterate(lower)
+            term = stem_word(lower, stem)
         if term:
             out.append((word, term))
     return out
