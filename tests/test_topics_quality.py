@@ -111,3 +111,28 @@ def test_case_endings_meet_on_one_stem() -> None:
     assert set(ru) & set(en) == {"tamp"}
     de, _ = tokens("Die Flüge der Lufthansa und die Piloten", 5)
     assert "die" not in de and "der" not in de and "und" not in de
+
+
+@pytest.mark.parametrize("name", ["topics_news.txt", "topics_short.txt"])
+def test_incremental_joins_equal_joins_from_scratch(name: str) -> None:
+    from tgparser.topics.cluster import Params, join_mutual, knn_edges
+    from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
+
+    params = Params()
+    docs = tokenise([r[0] for r in read_pairs(FIXTURES / name)], params.stem)
+    vocab = Vocabulary()
+    vocab.add(d.terms for d in docs)
+    matrix = vectorise(docs, vocab, entity_boost=params.entity_boost)
+    left, right, sims = knn_edges(matrix, params.k, params.edge_min, params.chunk)
+    start = average_linkage(matrix.shape[0], left, right, sims, params.link_min)
+    totals = []
+    for join_min in (0.1, 0.15, 0.2, 0.3):
+        scratch, total = list(start), 0
+        while True:  # every round recomputes every centroid and every similarity
+            scratch, joined = merge_mutual(matrix, scratch, join_min)
+            total += joined
+            if not joined:
+                break
+        assert join_mutual(matrix, start, join_min, 100) == (scratch, total)
+        totals.append(total)
+    assert totals[0] > totals[-1] and totals[0] > 1, totals

@@ -28,7 +28,6 @@ Progress = Callable[[str, int, int], None]
 CENTROID_TERMS = 50  # terms of a centroid the refinement compares with (cost, not quality)
 MAX_BLOCK_PAIRS = 3_000_000  # candidate pairs per block of the neighbour search (memory)
 MERGE_BLOCK = 1000  # centroid rows per block of the centroid similarities (memory)
-MERGE_ROUNDS = 20  # rounds of mutual-closest centroid merges per round of the pipeline
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,9 @@ class Params:
     # cosine ≥ join_min are joined; a post moves to the closest centroid ≥ refine_min
     join_min: float = 0.2
     refine_min: float = 0.12
-    refine_passes: int = 2
-    rounds: int = 4
+    join_rounds: int = 20  # rounds of mutual-closest joins (until none) per round below
+    refine_passes: int = 1
+    rounds: int = 2  # rounds of (centroid joins, refinement)
     chunk: int = 2000
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,12 +82,7 @@ def cluster_matrix(matrix: Any, params: Params, progress: Progress | None = None
     left, right, sims = knn_edges(matrix, params.k, params.edge_min, params.chunk, progress)
     labels = average_linkage(n, left, right, sims, params.link_min)
     for _ in range(params.rounds):
-        merged = 0
-        for _ in range(MERGE_ROUNDS):
-            labels, joined = merge_mutual(matrix, labels, params.join_min)
-            merged += joined
-            if not joined:
-                break
+        labels, merged = join_mutual(matrix, labels, params.join_min, params.join_rounds)
         moved = 0
         for _ in range(params.refine_passes):
             labels, moved = refine(matrix, labels, params.refine_min, params.chunk)
@@ -348,10 +343,17 @@ def merge_mutual(matrix: Any, labels: list[int], merge_min: float) -> tuple[list
     joins one partner per round and the centroids are recomputed in between, so a chain of
     look-alike stories does not collapse into one through its middle links."""
     import numpy as np
+    import scipy.sparse as sp
 
     cents, ids = centroids(matrix, labels)
     if len(ids) < 2:
         return labels, 0
+    # the centroids' top terms only, renormalised: the long tails of big clusters' centroids
+    # are common words that cost most of the product and decide nothing
+    cents = _top_terms(cents.tocsr(), CENTROID_TERMS)
+    norms = np.sqrt(np.asarray(cents.multiply(cents).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    cents = (sp.diags((1.0 / norms).astype(np.float32)) @ cents).tocsr()
     rows, cols, data = _close_pairs(cents, merge_min)
     if not len(data):
         return labels, 0
@@ -375,6 +377,131 @@ def merge_mutual(matrix: Any, labels: list[int], merge_min: float) -> tuple[list
     new_ids[best[low]] = joined
     position = np.searchsorted(sorted_ids, np.asarray(labels, dtype=np.int64))
     return new_ids[position].tolist(), len(low)
+
+
+def _unit_top(sums: Any) -> Any:
+    """Rows cut to their CENTROID_TERMS largest entries, L2-normalised (float32 CSR)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    rows = _top_terms(sums.tocsr().astype(np.float32), CENTROID_TERMS)
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (sp.diags((1.0 / norms).astype(np.float32)) @ rows).tocsr()
+
+
+def _best_partners(cents: Any, rows: Any, join_min: float) -> tuple[Any, Any, Any, Any]:
+    """For the given rows of `cents`: (row, col, cosine) of their pairs ≥ join_min with
+    another row (blocked products), as flat arrays, plus nothing else."""
+    import numpy as np
+
+    transposed = cents.T.tocsr()
+    out_r, out_c, out_v = [], [], []
+    for start in range(0, len(rows), MERGE_BLOCK):
+        chosen = rows[start : start + MERGE_BLOCK]
+        block = (cents[chosen] @ transposed).tocoo()
+        r = chosen[block.row]
+        keep = (block.data >= join_min) & (r != block.col)
+        out_r.append(r[keep])
+        out_c.append(block.col[keep])
+        out_v.append(block.data[keep])
+        del block
+    if not out_r:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32), transposed
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v), transposed
+
+
+def join_mutual(
+    matrix: Any, labels: list[int], join_min: float, max_rounds: int
+) -> tuple[list[int], int]:
+    """`merge_mutual` repeated until no pair is left (at most max_rounds), incrementally: after
+    a round only the joined clusters' centroids change, so only their similarities — and
+    those of the clusters whose closest partner was one of them — are computed again. Returns
+    (labels, pairs joined)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    ids = sorted(set(labels))
+    m = len(ids)
+    if m < 2:
+        return labels, 0
+    position = np.searchsorted(np.asarray(ids, dtype=np.int64), np.asarray(labels))
+    member = sp.csr_matrix(
+        (np.ones(len(labels), dtype=np.float32), (position, np.arange(len(labels)))),
+        shape=(m, len(labels)),
+    )
+    sums = (member @ matrix).tocsr()  # unnormalised centroids
+    cents = _unit_top(sums)
+    alive = np.ones(m, dtype=bool)
+    best = np.full(m, -1, dtype=np.int64)
+    best_sim = np.zeros(m, dtype=np.float64)
+    target = np.arange(m)  # the row each cluster went into
+
+    def closest(r: Any, c: Any, v: Any, reset: Any) -> None:
+        # rows in `reset` get their closest partner from scratch; every pair may also beat
+        # the current closest of its column (the pairs are symmetric)
+        best[reset] = -1
+        best_sim[reset] = 0.0
+        both_r, both_c = np.concatenate([r, c]), np.concatenate([c, r])
+        both_v = np.concatenate([v, v]).astype(np.float64)
+        if not len(both_v):
+            return
+        order = np.lexsort((both_c, -both_v, both_r))
+        both_r, both_c, both_v = both_r[order], both_c[order], both_v[order]
+        firsts = np.flatnonzero(np.r_[True, both_r[1:] != both_r[:-1]])
+        rr, cc, vv = both_r[firsts], both_c[firsts], both_v[firsts]
+        better = (best[rr] < 0) | (vv > best_sim[rr]) | ((vv == best_sim[rr]) & (cc < best[rr]))
+        best[rr[better]] = cc[better]
+        best_sim[rr[better]] = vv[better]
+
+    r, c, v, _ = _best_partners(cents, np.arange(m), join_min)
+    closest(r, c, v, np.arange(m))
+    total = 0
+    for _ in range(max_rounds):
+        has = best >= 0
+        mutual = np.flatnonzero(has & (best[np.where(has, best, 0)] == np.arange(m)))
+        low = mutual[mutual < best[mutual]]
+        if not len(low):
+            break
+        high = best[low]
+        total += len(low)
+        target[high] = low
+        alive[high] = False
+        # sums: row low += row high; row high emptied
+        fold = np.arange(m)
+        fold[high] = low
+        sums = (
+            sp.csr_matrix((np.ones(m, dtype=np.float32), (fold, np.arange(m))), shape=(m, m)) @ sums
+        )
+        keep = alive.copy()
+        keep[low] = False
+        fresh = _unit_top(sums[low])
+        place = sp.csr_matrix(
+            (np.ones(len(low), dtype=np.float32), (low, np.arange(len(low)))), shape=(m, len(low))
+        )
+        cents = (sp.diags(keep.astype(np.float32)) @ cents + place @ fresh).tocsr()
+        cents.eliminate_zeros()
+        # who must look again: the joined, and those whose closest was joined
+        gone = np.zeros(m, dtype=bool)
+        gone[low] = True
+        gone[high] = True
+        stale = np.flatnonzero(alive & (gone | ((best >= 0) & gone[np.maximum(best, 0)])))
+        best[high] = -1
+        best_sim[high] = 0.0
+        r, c, v, _ = _best_partners(cents, stale, join_min)
+        ok = alive[c]
+        closest(r[ok], c[ok], v[ok], stale)
+    if not total:
+        return labels, 0
+    # follow each cluster to the row it ended in
+    while True:
+        nxt = target[target]
+        if np.array_equal(nxt, target):
+            break
+        target = nxt
+    rep = np.asarray(ids, dtype=np.int64)[target]
+    return rep[position].tolist(), total
 
 
 def top_two(block: Any) -> tuple[Any, Any, Any]:
