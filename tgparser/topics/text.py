@@ -47,6 +47,7 @@ sich sie er es wir ihr ich dass daß so da dann wenn weil mehr sehr heute jetzt 
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 
 _SENTENCE_END = re.compile(r"[.!?\n]")
+_GAP_WORD = re.compile(r"([\W_]*)(" + _WORD.pattern + ")", re.UNICODE)
 
 _TRANSLIT = str.maketrans(
     {
@@ -124,9 +125,10 @@ def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
     out: list[str] = []
     entities: set[str] = set()
     cache = _word_cache.setdefault(stem, {})
-    previous = None
-    for match in _WORD.finditer(text):
-        word = match.group()
+    first = True
+    # one C-level pass: each word with the gap before it (what lies between two words is
+    # never part of one), which tells whether the word starts a sentence
+    for gap, word in _GAP_WORD.findall(text):
         hit = cache.get(word)
         if hit is None:
             hit = _classify(word, stem)
@@ -135,13 +137,9 @@ def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
         term, flag = hit
         if term:
             out.append(term)
-            if flag == _ALWAYS or (
-                flag == _INSIDE
-                and previous is not None
-                and not _SENTENCE_END.search(text, previous.end(), match.start())
-            ):
+            if flag == _ALWAYS or (flag == _INSIDE and not first and not _SENTENCE_END.search(gap)):
                 entities.add(term)
-        previous = match
+        first = False
     return out, entities
 
 
