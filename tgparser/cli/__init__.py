@@ -8,7 +8,6 @@ psycopg, Rich, sqlite-utils) are imported inside the code that needs them, so `t
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from typing import Any
@@ -110,6 +109,8 @@ def main(
     """Archive Telegram channels and their comments into a database you own."""
     ctx.obj = App(db=db, config_path=config_path, json=json_output, quiet=quiet, verbose=verbose)
     ctx.call_on_close(ctx.obj.close)
+    import logging  # here, not at the top: `--help` and `--version` never get this far
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         stream=sys.stderr,

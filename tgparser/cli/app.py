@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -32,6 +31,8 @@ class App:
     def settings(self) -> Settings:
         """Loaded on first use, so `config path` works even with a broken config file."""
         if self._settings is None:
+            from pathlib import Path  # not at the top: `--help` needs no paths (start-up time)
+
             path = Path(self.config_path) if self.config_path else None
             self._settings = load_settings({"db": self.db, **self.flags}, config_path=path)
         return self._settings

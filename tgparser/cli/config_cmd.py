@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
@@ -20,6 +19,8 @@ def config() -> None:
 @pass_app
 def config_path(app: App) -> None:
     """Print where the config file is read from."""
+    from pathlib import Path
+
     explicit = app.config_path or os.environ.get("TGPARSER_CONFIG")
     path = str(Path(explicit).expanduser() if explicit else default_config_path())
     if app.wants_json():
