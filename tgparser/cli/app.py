@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tgparser.config import Settings, load_settings
-
 if TYPE_CHECKING:
+    from tgparser.config import Settings
     from tgparser.storage import Storage
 
 
@@ -31,7 +30,10 @@ class App:
     def settings(self) -> Settings:
         """Loaded on first use, so `config path` works even with a broken config file."""
         if self._settings is None:
-            from pathlib import Path  # not at the top: `--help` needs no paths (start-up time)
+            # Imported here: `--help` and `--version` load no settings (start-up time).
+            from pathlib import Path
+
+            from tgparser.config import load_settings
 
             path = Path(self.config_path) if self.config_path else None
             self._settings = load_settings({"db": self.db, **self.flags}, config_path=path)

@@ -7,7 +7,6 @@ execute, because only they know how to run a script inside one transaction.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -58,6 +57,8 @@ class AppliedMigration:
 @cache
 def load_migrations(dialect: str) -> tuple[Migration, ...]:
     """The migration files shipped for `dialect` ('sqlite' or 'postgresql'), in order."""
+    import hashlib  # here: `--version` reads only the file names (start-up time)
+
     found: list[Migration] = []
     for name, data in _sql_files(dialect):
         match = _FILE_NAME.match(name)
