@@ -362,7 +362,25 @@ def _write_topics(
 
 # -- writing files ------------------------------------------------------------------------------
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+def _compact_encoder() -> Any:
+    """`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`, byte for byte, made once:
+    `JSONEncoder.encode` builds a new C encoder and a circular-reference table on every call,
+    a tenth of the time of a KB export's entries (entries hold no cycles)."""
+    from json.encoder import c_make_encoder, encode_basestring
+
+    if c_make_encoder is None:  # a Python without the C accelerator
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def not_json(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    encoder = c_make_encoder(None, not_json, encode_basestring, None, ":", ",", False, False, True)
+    join = "".join
+    return lambda value: join(encoder(value, 0))
+
+
+_encode = _compact_encoder()
 _encode_pretty = json.JSONEncoder(ensure_ascii=False, indent=2).encode
 
 

@@ -12,7 +12,9 @@ aggregate, which each dialect spells its own way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from tgparser.storage.base import MessageFilter, Row, Storage
 from tgparser.storage.documents import current_document_sql
@@ -117,9 +119,12 @@ def iter_kb_messages(
         f"WHERE {where} ORDER BY m.chat_id, m.date, m.message_id"
     )
     width = len(MESSAGE_COLUMNS)
-    decode_json = storage.decoders.get("json")
+    decode_json = _fast_json(storage.decoders.get("json"))
     doc_names = tuple(DOCUMENT_COLUMNS)
-    doc_decoders = storage._decoded_columns("documents", doc_names)
+    doc_decoders = [
+        (name, _fast_json(decode))
+        for name, decode in storage._decoded_columns("documents", doc_names)
+    ]
     for values in storage._stream(sql, params, batch_size):
         row = dict(zip(MESSAGE_COLUMNS, values[:width], strict=True))
         if decode_json is not None and row["reactions"] is not None:
@@ -138,6 +143,24 @@ def iter_kb_messages(
         else:
             row["document"] = None
         yield row
+
+
+def _fast_json(decode: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """`json.loads` without its Python layers (a tenth of the row reading, with two JSON
+    columns a row): the C scanner straight on the stored text, `json.loads` for anything it
+    does not read whole (leading or trailing space: never written by tgparser)."""
+    if decode is not json.loads:
+        return decode
+    scan = json.JSONDecoder().scan_once
+
+    def loads(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            return json.loads(text)  # raises the usual error
+        return value if end == len(text) else json.loads(text)
+
+    return loads
 
 
 def _pairs(text: str) -> list[tuple[int, int]]:
