@@ -125,17 +125,24 @@ def iter_kb_messages(
         (name, _fast_json(decode))
         for name, decode in storage._decoded_columns("documents", doc_names)
     ]
+    # The SELECT fixes the tuple's shape: plain zip, no per-row length checks (a row a message).
+    columns_and_extras = (
+        *MESSAGE_COLUMNS,
+        "source_username",
+        "source_title",
+        "comments",
+        "topic_ids",
+    )
+    first_doc = width + 5
     for values in storage._stream(sql, params, batch_size):
-        row = dict(zip(MESSAGE_COLUMNS, values[:width], strict=True))
+        row = dict(zip(columns_and_extras, values))  # noqa: B905 - stops at topic_ids
         if decode_json is not None and row["reactions"] is not None:
             row["reactions"] = decode_json(row["reactions"])
-        username, title, comments_text, topics_text, has_document = values[width : width + 5]
-        row["source_username"] = username
-        row["source_title"] = title
+        comments_text, topics_text = row["comments"], row["topic_ids"]
         row["comments"] = _pairs(comments_text) if comments_text else []
         row["topic_ids"] = sorted(topics_text.split(",")) if topics_text else []
-        if has_document is not None:
-            document = dict(zip(doc_names, values[width + 5 :], strict=True))
+        if values[first_doc - 1] is not None:
+            document = dict(zip(doc_names, values[first_doc:]))  # noqa: B905 - same length
             for name, decode in doc_decoders:
                 if document[name] is not None:
                     document[name] = decode(document[name])
