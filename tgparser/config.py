@@ -12,27 +12,59 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import platformdirs
+from typing import TYPE_CHECKING, Any
 
 from tgparser.errors import ConfigError
-from tgparser.storage.urls import default_database_url, mask_password
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# pathlib, platformdirs, tomllib and the URL parser are imported where they are used: `--help`
+# and `--version` load no settings, and most runs read no config file (start-up time).
 
 APP_NAME = "tgparser"
 ENV_PREFIX = "TGPARSER_"
 
 
 def config_dir() -> Path:
-    return platformdirs.user_config_path(APP_NAME)
+    found = _xdg_dir("XDG_CONFIG_HOME", ".config")
+    if found is None:
+        import platformdirs
+
+        found = platformdirs.user_config_path(APP_NAME)
+    return found
 
 
 def data_dir() -> Path:
-    return platformdirs.user_data_path(APP_NAME)
+    found = _xdg_dir("XDG_DATA_HOME", ".local/share")
+    if found is None:
+        import platformdirs
+
+        found = platformdirs.user_data_path(APP_NAME)
+    return found
+
+
+def _xdg_dir(variable: str, default: str) -> Path | None:
+    """platformdirs' answer on Linux in the usual case, without importing it (it imports
+    tempfile, shutil and random: a tenth of a one-shot `tgparser search`): `$XDG_…` when it is
+    an absolute path, else `~/<default>` when HOME is one. None: ask platformdirs.
+    `tests/test_startup.py` checks both agree."""
+    if sys.platform != "linux":
+        return None
+    from pathlib import Path
+
+    base = os.environ.get(variable, "")
+    if not base:
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, default)
+    elif not os.path.isabs(base):
+        return None
+    return Path(base) / APP_NAME
 
 
 def default_config_path() -> Path:
@@ -86,10 +118,16 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return self.values["db"] or default_database_url()
+        if self.values["db"]:
+            return self.values["db"]
+        from tgparser.storage.urls import default_database_url
+
+        return default_database_url()
 
     def masked(self) -> dict[str, Any]:
         """Every setting for display: secrets replaced by `***`, passwords cut from URLs."""
+        from tgparser.storage.urls import mask_password
+
         shown: dict[str, Any] = {}
         for setting in SETTINGS:
             value = self.values.get(setting.name)
@@ -118,6 +156,8 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse the TOML config file; unknown keys are an error so typos do not pass silently."""
+    import tomllib
+
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
@@ -143,6 +183,8 @@ def load_settings(
     `config_path` given explicitly (the `--config` flag or TGPARSER_CONFIG) must exist; the
     default file is optional.
     """
+    from pathlib import Path
+
     flags = flags or {}
     env = os.environ if env is None else env
     explicit = config_path is not None or bool(env.get(ENV_PREFIX + "CONFIG"))

@@ -6,15 +6,12 @@ whatever the archive size. See docs/export.md for the fields.
 
 from __future__ import annotations
 
-import csv
-import glob
 import itertools
 import json
 import os
 import signal
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -108,9 +105,11 @@ def build_filter(
     AUTHOR (a sender id, or a signature or sender name, exactly) someone in the archive."""
     if topic is not None and storage.get_topic(topic) is None:
         raise TgparserError(f"{topic}: no such topic (see `tgparser topics list`)")
-    from tgparser.sources import find_source
+    chat_ids: tuple[int, ...] = ()
+    if sources:
+        from tgparser.sources import find_source
 
-    chat_ids = tuple(dict.fromkeys(find_source(storage, ref)["chat_id"] for ref in sources))
+        chat_ids = tuple(dict.fromkeys(find_source(storage, ref)["chat_id"] for ref in sources))
     if since is not None and until is not None and until <= since:
         raise TgparserError("--until must be after --since")
     wanted: list[int | str] = []
@@ -318,6 +317,8 @@ def write_records(
             count += 1
         out.write("\n]\n" if count else "]\n")
     else:
+        import csv  # here, like tempfile and glob below: `search --json` needs none (start-up)
+
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(fields)
         for record in records:
@@ -416,6 +417,8 @@ def open_output(output: str) -> Iterator[TextIO]:
 def _temporary_beside(target: Path, shown: str) -> Iterator[tuple[int, str]]:
     """A locked temporary file in the target's folder, removed unless renamed away, also on
     SIGTERM/SIGHUP/SIGINT. Stale ones (their writer died) are removed first."""
+    import tempfile
+
     folder = target.parent
     _remove_stale_temporaries(folder, target.name)
     try:
@@ -432,6 +435,8 @@ def _temporary_beside(target: Path, shown: str) -> Iterator[tuple[int, str]]:
 
 
 def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    import glob
+
     try:
         leftovers = list(folder.glob(f".{glob.escape(name)}.*{_TEMP_MARK}"))
     except OSError:

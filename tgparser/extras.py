@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from tgparser.errors import TgparserError
@@ -38,8 +38,15 @@ def extras_status() -> dict[str, bool]:
 @cache
 def zipapp_info() -> dict[str, Any] | None:
     """What the single-file build was made for (Pythons, platform, extras), or None."""
+    package = os.path.dirname(__file__)
     try:
-        text = (resources.files("tgparser") / BUILD_INFO).read_text(encoding="utf-8")
+        if os.path.isdir(package):  # not through importlib.resources: `--version` start-up
+            with open(os.path.join(package, BUILD_INFO), encoding="utf-8") as f:
+                text = f.read()
+        else:
+            from importlib import resources
+
+            text = (resources.files("tgparser") / BUILD_INFO).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
         return None
     info: dict[str, Any] = json.loads(text)

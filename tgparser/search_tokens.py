@@ -21,6 +21,8 @@ covers Latin and Greek, the scripts where unicode61 removes diacritics.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -128,10 +130,13 @@ _FOLDABLE = re.compile("[" + re.escape(FOLD_FROM + DROP) + "]")
 _FOLDED = {**dict(zip(FOLD_FROM, FOLD_TO, strict=True)), **dict.fromkeys(DROP, "")}
 
 
+@functools.cache
 def _word_run() -> re.Pattern[str]:
     # A class with code points above U+FFFF is checked range by range for every character it
     # does not hold (the letters, here): keep the Basic Multilingual Plane's separators in a
     # class of their own (a bitmap) and test the rarer supplementary characters apart.
+    # Compiled on first use only (snippets on PostgreSQL): compiling it costs more than a
+    # whole one-shot `tgparser search` on SQLite spends on everything else of its own.
     items = re.findall(
         r"\\u[0-9a-f]{4}(?:-\\u[0-9a-f]{4})?|\\U[0-9a-f]{8}(?:-\\U[0-9a-f]{8})?", SEPARATORS
     )
@@ -141,7 +146,40 @@ def _word_run() -> re.Pattern[str]:
     return re.compile(f"(?:[^{bmp}\\U00010000-\\U0010ffff]|[^\\u0000-\\uffff{supplementary}])+")
 
 
-_WORD_RUN = _word_run()
+@functools.cache
+def separator_ranges() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """`SEPARATORS` as sorted (first code points, last code points) of its ranges."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for item in SEPARATORS.split("\\")[1:]:  # "u0001-", "u002f", "U0001f3c6-", …
+        code_point = int(item[1:5] if item[0] == "u" else item[1:9], 16)
+        if len(firsts) > len(lasts):
+            lasts.append(code_point)  # the end of a range
+        else:
+            firsts.append(code_point)
+            if not item.endswith("-"):
+                lasts.append(code_point)
+    return tuple(firsts), tuple(lasts)
+
+
+class _SeparatorsToSpaces(dict[int, "str | int"]):
+    """A `str.translate` table: a separator to a space, any other character to itself.
+
+    `text.translate(table).split()` then cuts words as `_word_run()` does (every character
+    `str.split` splits on is a separator; a test checks both agree on every code point). It is
+    filled as characters are first seen: building it whole, or compiling the regex, costs more
+    than everything else a one-shot `tgparser search` on SQLite does of its own.
+    """
+
+    def __missing__(self, code_point: int) -> str | int:
+        firsts, lasts = separator_ranges()
+        i = bisect.bisect_right(firsts, code_point) - 1
+        value: str | int = " " if i >= 0 and code_point <= lasts[i] else code_point
+        self[code_point] = value
+        return value
+
+
+_SPACES = _SeparatorsToSpaces()
 
 
 def fold(text: str) -> str:
@@ -154,12 +192,12 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The words of `text` as the search index holds them, in order."""
-    return _WORD_RUN.findall(fold(text))
+    return fold(text).translate(_SPACES).split()
 
 
 def word_spans(text: str) -> Iterator[re.Match[str]]:
     """The words of `text` where they stand in it (unfolded), for marking matches."""
-    return _WORD_RUN.finditer(text)
+    return _word_run().finditer(text)
 
 
 # PostgreSQL's to_tsvector leaves out words of 2047 bytes or more (with a notice) without

@@ -8,7 +8,6 @@ psycopg, Rich, sqlite-utils) are imported inside the code that needs them, so `t
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from typing import Any
@@ -42,6 +41,13 @@ COMMANDS: dict[str, str] = {
 class TgparserGroup(LazyGroup):
     """Loads commands from `COMMANDS` on demand; turns errors into one line on stderr and an
     exit code (tracebacks only with -v)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        # `tgparser db --help` runs `main` before the subcommand prints its help: it then
+        # skips setting up logging, which nothing will use (start-up time).
+        ctx.meta["tgparser.help"] = any(arg in ("-h", "--help") for arg in rest)
+        return rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -110,6 +116,10 @@ def main(
     """Archive Telegram channels and their comments into a database you own."""
     ctx.obj = App(db=db, config_path=config_path, json=json_output, quiet=quiet, verbose=verbose)
     ctx.call_on_close(ctx.obj.close)
+    if ctx.meta.get("tgparser.help"):
+        return
+    import logging  # here, not at the top: `--help` and `--version` never get this far
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         stream=sys.stderr,

@@ -6,14 +6,12 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from tgparser.config import Settings, load_settings
-
 if TYPE_CHECKING:
+    from tgparser.config import Settings
     from tgparser.storage import Storage
 
 
@@ -32,6 +30,11 @@ class App:
     def settings(self) -> Settings:
         """Loaded on first use, so `config path` works even with a broken config file."""
         if self._settings is None:
+            # Imported here: `--help` and `--version` load no settings (start-up time).
+            from pathlib import Path
+
+            from tgparser.config import load_settings
+
             path = Path(self.config_path) if self.config_path else None
             self._settings = load_settings({"db": self.db, **self.flags}, config_path=path)
         return self._settings

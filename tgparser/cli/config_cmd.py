@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
 from tgparser.cli.app import App, pass_app
-from tgparser.config import SETTINGS, default_config_path
 
 
 @click.group()
@@ -20,6 +18,10 @@ def config() -> None:
 @pass_app
 def config_path(app: App) -> None:
     """Print where the config file is read from."""
+    from pathlib import Path
+
+    from tgparser.config import default_config_path
+
     explicit = app.config_path or os.environ.get("TGPARSER_CONFIG")
     path = str(Path(explicit).expanduser() if explicit else default_config_path())
     if app.wants_json():
@@ -46,6 +48,8 @@ def config_show(app: App, json_flag: bool) -> None:
         )
         return
     from rich.table import Table
+
+    from tgparser.config import SETTINGS
 
     table = Table(
         title=f"config file: {settings.config_path}"

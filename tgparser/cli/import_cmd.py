@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from tgparser.cli.app import App, pass_app
@@ -15,7 +13,7 @@ def import_group() -> None:
 
 
 @import_group.command("desktop")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path())
 @click.option(
     "--chat",
     "chats",
@@ -25,20 +23,22 @@ def import_group() -> None:
 )
 @click.option("--json", "json_flag", is_flag=True, help="Print a summary as JSON.")
 @pass_app
-def import_desktop(app: App, path: Path, chats: tuple[str, ...], json_flag: bool) -> None:
+def import_desktop(app: App, path: str, chats: tuple[str, ...], json_flag: bool) -> None:
     """Import a Telegram Desktop export (result.json, or its folder).
 
     No API credentials needed. Chats get the ids the API uses, so a later `source add` and
     `ingest` of the same chat continue the archive without duplicates. The import is one
     transaction: a damaged file leaves the archive as it was.
     """
+    from pathlib import Path
+
     from tgparser.desktop import import_desktop as run_import
 
     storage = app.storage(write=True)
     from tgparser.cli.progress import RichByteProgress, progress_display
 
     with progress_display(app, RichByteProgress) as progress:
-        summary = run_import(storage, path, chats=chats, progress=progress)
+        summary = run_import(storage, Path(path), chats=chats, progress=progress)
     if app.wants_json(json_flag):
         app.print_json(
             {

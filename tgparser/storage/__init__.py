@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tgparser.storage.urls import DatabaseURL, mask_password, parse_database_url
-
 if TYPE_CHECKING:
     from tgparser.storage.base import Storage, UpsertResult
+    from tgparser.storage.urls import DatabaseURL, mask_password, parse_database_url
 
 __all__ = [
     "DatabaseURL",
@@ -21,11 +20,16 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The adapter base is large: imported on first use, not by `tgparser.storage.urls` users
-    # such as the settings loader (start-up time of `--help`).
+    # such as the settings loader, nor by `tgparser.storage.migrations` (`--version`), which
+    # need not compile the URL patterns either (start-up time).
     if name in ("Storage", "UpsertResult"):
         from tgparser.storage import base
 
         return getattr(base, name)
+    if name in ("DatabaseURL", "mask_password", "parse_database_url"):
+        from tgparser.storage import urls
+
+        return getattr(urls, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -37,6 +41,8 @@ def open_storage(
     `create=False` (commands that only read) creates nothing: a missing SQLite file raises
     `NoArchiveError`, and `ensure_schema(create=False)` refuses a database without an archive.
     """
+    from tgparser.storage.urls import parse_database_url
+
     parsed = parse_database_url(url) if isinstance(url, str) else url
     if parsed.backend == "sqlite":
         from tgparser.storage.sqlite import SQLiteStorage

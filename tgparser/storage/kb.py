@@ -12,7 +12,9 @@ aggregate, which each dialect spells its own way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from tgparser.storage.base import MessageFilter, Row, Storage
 from tgparser.storage.documents import current_document_sql
@@ -117,20 +119,30 @@ def iter_kb_messages(
         f"WHERE {where} ORDER BY m.chat_id, m.date, m.message_id"
     )
     width = len(MESSAGE_COLUMNS)
-    decode_json = storage.decoders.get("json")
+    decode_json = _fast_json(storage.decoders.get("json"))
     doc_names = tuple(DOCUMENT_COLUMNS)
-    doc_decoders = storage._decoded_columns("documents", doc_names)
+    doc_decoders = [
+        (name, _fast_json(decode))
+        for name, decode in storage._decoded_columns("documents", doc_names)
+    ]
+    # The SELECT fixes the tuple's shape: plain zip, no per-row length checks (a row a message).
+    columns_and_extras = (
+        *MESSAGE_COLUMNS,
+        "source_username",
+        "source_title",
+        "comments",
+        "topic_ids",
+    )
+    first_doc = width + 5
     for values in storage._stream(sql, params, batch_size):
-        row = dict(zip(MESSAGE_COLUMNS, values[:width], strict=True))
+        row = dict(zip(columns_and_extras, values))  # noqa: B905 - stops at topic_ids
         if decode_json is not None and row["reactions"] is not None:
             row["reactions"] = decode_json(row["reactions"])
-        username, title, comments_text, topics_text, has_document = values[width : width + 5]
-        row["source_username"] = username
-        row["source_title"] = title
+        comments_text, topics_text = row["comments"], row["topic_ids"]
         row["comments"] = _pairs(comments_text) if comments_text else []
         row["topic_ids"] = sorted(topics_text.split(",")) if topics_text else []
-        if has_document is not None:
-            document = dict(zip(doc_names, values[width + 5 :], strict=True))
+        if values[first_doc - 1] is not None:
+            document = dict(zip(doc_names, values[first_doc:]))  # noqa: B905 - same length
             for name, decode in doc_decoders:
                 if document[name] is not None:
                     document[name] = decode(document[name])
@@ -138,6 +150,24 @@ def iter_kb_messages(
         else:
             row["document"] = None
         yield row
+
+
+def _fast_json(decode: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """`json.loads` without its Python layers (a tenth of the row reading, with two JSON
+    columns a row): the C scanner straight on the stored text, `json.loads` for anything it
+    does not read whole (leading or trailing space: never written by tgparser)."""
+    if decode is not json.loads:
+        return decode
+    scan = json.JSONDecoder().scan_once
+
+    def loads(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            return json.loads(text)  # raises the usual error
+        return value if end == len(text) else json.loads(text)
+
+    return loads
 
 
 def _pairs(text: str) -> list[tuple[int, int]]:

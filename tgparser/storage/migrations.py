@@ -7,12 +7,11 @@ execute, because only they know how to run a script inside one transaction.
 
 from __future__ import annotations
 
-import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from importlib import resources
 
 from tgparser.errors import MigrationError
 
@@ -58,13 +57,13 @@ class AppliedMigration:
 @cache
 def load_migrations(dialect: str) -> tuple[Migration, ...]:
     """The migration files shipped for `dialect` ('sqlite' or 'postgresql'), in order."""
-    folder = resources.files("tgparser.storage") / "sql" / dialect
+    import hashlib  # here: `--version` reads only the file names (start-up time)
+
     found: list[Migration] = []
-    for entry in folder.iterdir():
-        match = _FILE_NAME.match(entry.name)
+    for name, data in _sql_files(dialect):
+        match = _FILE_NAME.match(name)
         if not match:
             continue
-        data = entry.read_bytes()
         found.append(
             Migration(
                 version=int(match.group(1)),
@@ -78,6 +77,28 @@ def load_migrations(dialect: str) -> tuple[Migration, ...]:
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration versions shipped for {dialect}")
     return tuple(found)
+
+
+def _folder(dialect: str) -> str | None:
+    folder = os.path.join(os.path.dirname(__file__), "sql", dialect)
+    return folder if os.path.isdir(folder) else None
+
+
+def _sql_files(dialect: str) -> list[tuple[str, bytes]]:
+    """(name, content) of the files in `sql/<dialect>/`: read from the folder beside this
+    module when there is one (an install, the single-file build once extracted), else through
+    importlib.resources, which is slower to import (start-up time of `--version`)."""
+    folder = _folder(dialect)
+    if folder is not None:
+        files = []
+        for name in os.listdir(folder):
+            with open(os.path.join(folder, name), "rb") as f:
+                files.append((name, f.read()))
+        return files
+    from importlib import resources
+
+    entries = (resources.files("tgparser.storage") / "sql" / dialect).iterdir()
+    return [(entry.name, entry.read_bytes()) for entry in entries]
 
 
 def owned_tables(migrations: tuple[Migration, ...] | list[Migration]) -> set[str]:
@@ -128,5 +149,10 @@ def pending_migrations(applied: list[AppliedMigration], dialect: str) -> list[Mi
 
 
 def latest_version(dialect: str) -> int:
-    shipped = load_migrations(dialect)
-    return shipped[-1].version if shipped else 0
+    """The newest migration shipped for `dialect`, read off the file names (`--version`)."""
+    folder = _folder(dialect)
+    if folder is None:
+        shipped = load_migrations(dialect)
+        return shipped[-1].version if shipped else 0
+    versions = [int(m.group(1)) for m in map(_FILE_NAME.match, os.listdir(folder)) if m]
+    return max(versions, default=0)

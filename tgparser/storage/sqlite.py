@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from tgparser.errors import MigrationError, NoArchiveError, StorageBusyError, StorageError
-from tgparser.storage import checksum
 from tgparser.storage import migrations as mig
 from tgparser.storage.base import (
     MessageFilter,
@@ -174,6 +173,8 @@ class SQLiteStorage(Storage):
 
     def _stream_with_digests(self, table: str, batch_size: int) -> Iterator[tuple[Any, ...]]:
         # SQLite has no hash function: the rows are hashed here, from their stored form.
+        from tgparser.storage import checksum  # `db verify` only: not at start-up
+
         writers = checksum.row_writers(TABLE_COLUMNS[table].values())
         digest = checksum.sqlite_digest
         for values in self.iter_table(table, batch_size):

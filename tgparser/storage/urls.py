@@ -51,9 +51,9 @@ class DatabaseURL:
 
 def default_database_url() -> str:
     """The embedded default: `tgparser.db` in the user data folder (platformdirs)."""
-    import platformdirs
+    from tgparser.config import data_dir
 
-    return "sqlite:///" + str(platformdirs.user_data_path("tgparser") / "tgparser.db").lstrip("/")
+    return "sqlite:///" + str(data_dir() / "tgparser.db").lstrip("/")
 
 
 def parse_database_url(value: str) -> DatabaseURL:

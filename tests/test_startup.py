@@ -1,0 +1,212 @@
+"""Start-up: what a one-shot command imports, run as the whole process a shell starts.
+
+`python -X importtime` lists every module a run imports. `--help` and `--version` must not pay
+for what only a command that runs needs (storage, settings, logging, Rich, drivers), and a
+one-shot `search --json` on SQLite must not pay for the other backends, Rich or the regex that
+cuts texts into words. The figures are in docs/development.md (`tests/bench/bench_startup.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_import_desktop import channel_export
+from tgparser import search_tokens
+
+# Never imported by any of the runs below.
+HEAVY = {
+    "rich",
+    "sqlite_utils",
+    "psycopg",
+    "telethon",
+    "httpx",
+    "numpy",
+    "scipy",
+    "ijson",
+    "asyncio",
+}
+# Imported only by a command that runs, never by `--help` or `--version`.
+COMMAND_ONLY = {
+    "logging",
+    "platformdirs",
+    "tomllib",
+    "importlib.resources",
+    "tempfile",
+    "sqlite3",
+    "hashlib",
+    "tgparser.config",
+    "tgparser.storage.urls",
+    "tgparser.storage.base",
+    "tgparser.search",
+}
+
+
+def imported(*args: str, env: dict[str, str]) -> set[str]:
+    """The modules a `python -m tgparser ARGS` process imports, from `-X importtime`."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tgparser", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = set()
+    for line in run.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                modules.add(name)
+    assert "tgparser.cli" in modules, run.stderr[-2000:]
+    return modules
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TGPARSER_")},
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+    }
+
+
+def tops(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["-V"], ["db", "--help"]])
+def test_help_and_version_import_no_storage_settings_or_logging(
+    args: list[str], env: dict[str, str]
+) -> None:
+    modules = imported(*args, env=env)
+    assert tops(modules) & HEAVY == set()
+    assert modules & COMMAND_ONLY == set()
+
+
+def test_one_shot_search_on_sqlite_imports_only_what_it_uses(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    export = tmp_path / "result.json"
+    export.write_text(json.dumps(channel_export()), encoding="utf-8")
+    db = str(tmp_path / "a.db")
+    subprocess.run(
+        [sys.executable, "-m", "tgparser", "-q", "--db", db, "import", "desktop", str(export)],
+        env=env,
+        check=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "tgparser", "--db", db, "search", "docs", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert [hit["text"] for hit in json.loads(out)] == ["Hi 👋 bold and docs"]
+    modules = imported("--db", db, "search", "docs", "--json", env=env)
+    assert tops(modules) & HEAVY == set()
+    # no other backend, no other command, no output machinery a JSON answer does not use
+    assert (
+        modules
+        & {
+            "tgparser.storage.postgres",
+            "tgparser.sources",
+            "tgparser.storage.checksum",
+            "tgparser.cli.topics_cmd",
+            "tgparser.cli.process_cmd",
+            "tempfile",
+            "csv",
+            "importlib.resources",
+        }
+        == set()
+    )
+    assert {"tgparser.storage.sqlite", "tgparser.search", "sqlite3"} <= modules
+
+
+# -- the query's words without the word-run regex ------------------------------------------------
+
+
+def test_query_words_are_cut_without_compiling_the_word_run_regex() -> None:
+    code = (
+        "from tgparser import search_query, search_tokens\n"
+        "groups = search_query.parse('Репликация \"connection pool\" -mysql café*')\n"
+        "print([[t.words for t in g] for g in groups])\n"
+        "print(search_tokens._word_run.cache_info().currsize)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "[[('репликация',), ('connection', 'pool'), ('mysql',), ('cafe',)]]",
+        "0",
+    ]
+
+
+def test_separator_table_and_word_run_regex_agree_on_every_code_point() -> None:
+    regex = search_tokens._word_run()
+    firsts, lasts = search_tokens.separator_ranges()
+    assert list(firsts) == sorted(firsts) and all(
+        a <= b for a, b in zip(firsts, lasts, strict=True)
+    )
+    from_table = set()
+    for first, last in zip(firsts, lasts, strict=True):
+        from_table.update(range(first, last + 1))
+    from_regex = {cp for cp in range(0x110000) if regex.fullmatch(chr(cp)) is None}
+    assert from_table == from_regex
+    assert all(cp in from_table for cp in range(0x110000) if chr(cp).isspace())
+    # every code point in one text, each between letters: the same words both ways
+    text = "".join(f"a{chr(cp)}b" for cp in range(0x110000) if not 0xD800 <= cp < 0xE000)
+    folded = search_tokens.fold(text)
+    table = search_tokens._SeparatorsToSpaces()
+    assert folded.translate(table).split() == regex.findall(folded)
+    sample = "Hi 👋 bold, docs; example.com/путь — مشكل ёлка Ca\u0301fe\u00a0x\u200cy 2024-01-01"
+    assert search_tokens.words(sample) == regex.findall(search_tokens.fold(sample))
+    assert search_tokens.words(sample) == [
+        "hi", "bold", "docs", "example", "com", "путь", "مشکل", "елка", "cafe", "x", "y",
+        "2024", "01", "01",
+    ]  # fmt: skip
+
+
+# -- the user folders without importing platformdirs ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("xdg", "home"),
+    [
+        (None, "/home/someone"),
+        ("", "/home/someone"),
+        ("/srv/xdg", "/home/someone"),
+        ("/srv/xdg/", "/home/someone"),
+        ("relative/xdg", "/home/someone"),
+        ("  ", "/home/someone"),
+        (None, "relative-home"),
+        (None, None),
+        ("/srv/xdg", None),
+    ],
+)
+def test_config_and_data_folders_are_what_platformdirs_says(
+    monkeypatch: pytest.MonkeyPatch, xdg: str | None, home: str | None
+) -> None:
+    import platformdirs
+
+    from tgparser import config
+
+    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        if xdg is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, xdg)
+    if home is None:
+        monkeypatch.delenv("HOME", raising=False)
+    else:
+        monkeypatch.setenv("HOME", home)
+    assert config.config_dir() == platformdirs.user_config_path("tgparser")
+    assert config.data_dir() == platformdirs.user_data_path("tgparser")
+    if sys.platform == "linux" and xdg and xdg.startswith("/"):
+        assert config._xdg_dir("XDG_CONFIG_HOME", ".config") is not None  # the short way
