@@ -126,8 +126,13 @@ SEPARATORS = (
 _FOLD = str.maketrans(FOLD_FROM, FOLD_TO, DROP)
 # str.translate looks every character up in a dict: slow on long non-ASCII texts, in which the
 # letters to fold are rare. Find them with a character class and fold only those.
-_FOLDABLE = re.compile("[" + re.escape(FOLD_FROM + DROP) + "]")
 _FOLDED = {**dict(zip(FOLD_FROM, FOLD_TO, strict=True)), **dict.fromkeys(DROP, "")}
+
+
+@functools.cache
+def _foldable() -> re.Pattern[str]:
+    # compiled on first use: a one-shot search of ASCII words never needs it
+    return re.compile("[" + re.escape(FOLD_FROM + DROP) + "]")
 
 
 @functools.cache
@@ -187,7 +192,7 @@ def fold(text: str) -> str:
     text = text.lower()
     if text.isascii():  # nothing to fold
         return text
-    return _FOLDABLE.sub(lambda m: _FOLDED[m.group()], text)
+    return _foldable().sub(lambda m: _FOLDED[m.group()], text)
 
 
 def words(text: str) -> list[str]:

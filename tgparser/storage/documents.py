@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -97,6 +96,8 @@ class ChatClaim:
 
 
 def new_owner() -> str:
+    import uuid  # here: uuid imports platform, and a one-shot search never needs it
+
     return uuid.uuid4().hex
 
 
