@@ -152,6 +152,54 @@ class TopicsMixin(_Base):
     def space_members(self, space: str) -> list[Row]:
         return self._select("topic_members", f"WHERE space = {self.placeholder}", (space,))
 
+    def space_member_keys(self, space: str) -> list[tuple[str, int, int, str]]:
+        """(topic_id, chat_id, message_id, kind) of every item of a space: what a daily build
+        needs of the members it does not rewrite (nothing decoded)."""
+        return [
+            (t, c, m, k)
+            for t, c, m, k in self._query(
+                "SELECT topic_id, chat_id, message_id, kind FROM topic_members "
+                f"WHERE space = {self.placeholder}",
+                (space,),
+            )
+        ]
+
+    def members_of_topics(self, space: str, topic_ids: Sequence[str]) -> list[Row]:
+        """The full member rows of these topics of a space."""
+        p = self.placeholder
+        out: list[Row] = []
+        ids = list(topic_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            out += self._select(
+                "topic_members",
+                f"WHERE space = {p} AND topic_id IN ({', '.join([p] * len(chunk))})",
+                [space, *chunk],
+            )
+        return out
+
+    def topic_heads(self, space: str) -> list[Row]:
+        """id, status, type, keywords and centroid of a space's topics: what a daily build
+        needs of the topics it does not rewrite (the rest of a row is read only for those it
+        does: `topics_by_id`)."""
+        columns = ("id", "status", "type", "keywords", "centroid")
+        rows = self._query(
+            f"SELECT {', '.join(columns)} FROM topics WHERE space = {self.placeholder} "
+            "ORDER BY size DESC, id",
+            (space,),
+        )
+        return [self._decode_row("topics", columns, r) for r in rows]
+
+    def topics_by_id(self, topic_ids: Sequence[str]) -> list[Row]:
+        """Full topic rows by id (any order)."""
+        p = self.placeholder
+        out: list[Row] = []
+        ids = list(topic_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            out += self._select("topics", f"WHERE id IN ({', '.join([p] * len(chunk))})", chunk)
+        return out
+
     def topics_of_messages(
         self, keys: Iterable[tuple[int, int]], *, active_only: bool = True
     ) -> dict[tuple[int, int], list[str]]:
