@@ -41,7 +41,9 @@ class TopicsMixin(_Base):
 
     def topic_candidates(self, chat_ids: Sequence[int], since: Any = None) -> Iterator[Row]:
         """The current document of every message of these chats (and of their comments), without
-        its text: key, kind, date, parent, ad/noise flags, duplicate-of. In (chat, date) order."""
+        its text: key, kind, date, parent, ad/noise flags, duplicate-of, processor, and
+        `processed_at` (of comments and duplicates only; None for the others). In (chat, date)
+        order."""
         from tgparser.storage.base import MessageFilter
 
         clauses, params = self._filter_sql(MessageFilter(sources=tuple(chat_ids), since=since))
@@ -50,7 +52,8 @@ class TopicsMixin(_Base):
         sql = (
             "SELECT m.chat_id, m.message_id, m.kind, m.date, m.parent_chat_id, "
             "m.parent_message_id, d.is_ad, d.is_noise, d.duplicate_of_chat_id, "
-            "d.duplicate_of_message_id, d.processor FROM messages m JOIN documents d "
+            "d.duplicate_of_message_id, d.processor, d.processed_at FROM messages m "
+            "JOIN documents d "
             "ON d.chat_id = m.chat_id AND d.message_id = m.message_id "
             f"WHERE {' AND '.join(clauses)} ORDER BY m.chat_id, m.date, m.message_id"
         )
@@ -66,12 +69,17 @@ class TopicsMixin(_Base):
             "duplicate_of_chat_id",
             "duplicate_of_message_id",
             "processor",
+            "processed_at",
         )
         for values in self._stream(sql, params, 5000):
             row = dict(zip(names, values, strict=True))
             row["date"] = self._decode("timestamp", row["date"])
             row["is_ad"] = bool(row["is_ad"])
             row["is_noise"] = bool(row["is_noise"])
+            if row["kind"] == "comment" or row["duplicate_of_message_id"] is not None:
+                row["processed_at"] = self._decode("timestamp", row["processed_at"])
+            else:  # a timestamp per post costs; a build needs it only for these
+                row["processed_at"] = None
             yield row
 
     def document_texts(
@@ -155,14 +163,11 @@ class TopicsMixin(_Base):
     def space_member_keys(self, space: str) -> list[tuple[str, int, int, str]]:
         """(topic_id, chat_id, message_id, kind) of every item of a space: what a daily build
         needs of the members it does not rewrite (nothing decoded)."""
-        return [
-            (t, c, m, k)
-            for t, c, m, k in self._query(
-                "SELECT topic_id, chat_id, message_id, kind FROM topic_members "
-                f"WHERE space = {self.placeholder}",
-                (space,),
-            )
-        ]
+        return self._query(  # type: ignore[return-value]
+            "SELECT topic_id, chat_id, message_id, kind FROM topic_members "
+            f"WHERE space = {self.placeholder}",
+            (space,),
+        )
 
     def members_of_topics(self, space: str, topic_ids: Sequence[str]) -> list[Row]:
         """The full member rows of these topics of a space."""

@@ -28,7 +28,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tgparser.errors import TgparserError
@@ -50,6 +50,7 @@ CENTROID_TERMS = 100  # terms kept of each stored centroid
 ANCHORS = 3
 RELATED_MIN = 0.15  # centroid cosine to list another topic as related
 REBUILD_JACCARD = 0.5
+SEEN_MARGIN = timedelta(minutes=1)  # see `_write`
 
 
 class TopicsError(TgparserError):
@@ -64,6 +65,7 @@ class Post:
     processor: str
     parent: Key | None = None
     duplicate_of: Key | None = None
+    processed_at: datetime | None = None  # of comments and duplicates
 
 
 @dataclass
@@ -212,6 +214,7 @@ def _build_space(
     if newest is not None and (counted_until is None or newest.isoformat() > counted_until):
         counted_until = newest.isoformat()
     matrix = _vectorise([docs[k] for k in open_keys], vocab, params)
+    cents = _Centroids(vocab)
     if progress:
         progress("vectors", len(open_keys), len(open_keys))
 
@@ -233,7 +236,7 @@ def _build_space(
     scores: dict[tuple[str, Key], tuple[float, str]] = {}
     taken: set[Key] = set()
     if kts:
-        assigned = _assign(matrix, open_keys, list(kts.values()), vocab, KNOWN_MIN, 0.0)
+        assigned = _assign(matrix, open_keys, list(kts.values()), cents, KNOWN_MIN, 0.0)
         for key, (tid, score) in assigned.items():
             kts[tid].members.add(key)
             kts[tid].changed = True
@@ -254,7 +257,7 @@ def _build_space(
             matrix[[row_of[k] for k in rest]] if rest else matrix[:0],
             rest,
             active,
-            vocab,
+            cents,
             params.assign_min,
             ASSIGN_MARGIN,
         )
@@ -279,7 +282,10 @@ def _build_space(
             groups.append(sorted(group))
 
     prefix = "all:" if space == "all" else ""
-    _, central = _group_centroids([(g, {}, 0) for g in groups], matrix, row_of, vocab)
+    first, central = _group_centroids([(g, {}, 0) for g in groups], matrix, row_of, vocab)
+    # a topic that is exactly one of these clusters has this centroid (every new topic, and
+    # every topic of a first build): not computed twice
+    of_group = {tuple(g): c for g, c in zip(groups, first, strict=True)}
     if rebuild:
         _map_rebuild(groups, central, topics, space, prefix, now, report)
     else:
@@ -290,18 +296,25 @@ def _build_space(
             report.new_topics += 1
     # 4. centroids, merges of topics that grew together, members, cards
     changed = [t for t in topics.values() if t.changed and t.members]
-    cents, _ = _group_centroids(
-        [(t.members, t.centroid, sum(1 for k in t.members if k not in row_of)) for t in changed],
+    known_centroid = [
+        of_group.get(tuple(sorted(t.members))) if all(k in row_of for k in t.members) else None
+        for t in changed
+    ]
+    todo = [t for t, c in zip(changed, known_centroid, strict=True) if c is None]
+    grown, _ = _group_centroids(
+        [(t.members, t.centroid, sum(1 for k in t.members if k not in row_of)) for t in todo],
         matrix,
         row_of,
         vocab,
     )
-    for topic, centroid in zip(changed, cents, strict=True):
-        topic.centroid = centroid
+    computed = iter(grown)
+    for topic, centroid in zip(changed, known_centroid, strict=True):
+        topic.centroid = centroid if centroid is not None else next(computed)
+    del of_group
     if not rebuild:
         report.grown_topics = sum(1 for t in topics.values() if t.changed and t.id in old_topics)
     load = _loader(storage)
-    _merge_close(topics, params.merge_min, now, report, load)
+    _merge_close(topics, params.merge_min, now, report, load, cents)
     return _write(
         storage,
         space,
@@ -319,6 +332,7 @@ def _build_space(
         counted_until,
         docs,
         texts_for=lambda keys: _texts(storage, keys, processors, texts),
+        cents=cents,
         state=state,
     )
 
@@ -347,6 +361,7 @@ def _candidates(
         )
         post = Post((row["chat_id"], row["message_id"]), row["kind"], row["date"], row["processor"])
         post.parent, post.duplicate_of = parent, dup
+        post.processed_at = row["processed_at"]
         if row["kind"] == "comment":
             comments.append(post)
         elif dup is not None:
@@ -386,16 +401,61 @@ def _vectorise(docs: list[Any], vocab: Any, params: Params) -> Any:
 # -- assignment ----------------------------------------------------------------------------------
 
 
-def _centroid_matrix(topics: Sequence[_Topic], vocab: Any) -> Any:
-    import numpy as np
-    import scipy.sparse as sp
+class _Centroids:
+    """Sparse rows of topic centroids over one set of columns (the vocabulary's terms, then
+    any other term a centroid has, e.g. a known topic's), flattened once per run and kept
+    per topic while its centroid stays the same dict: assignment, merges and related topics
+    all use the same thousands of centroids (mapping their terms was most of their cost)."""
 
-    rows, cols, vals = _flat_centroids(topics, vocab.index.get)
-    keep = cols >= 0  # terms the vocabulary no longer has
-    return sp.csr_matrix(
-        (vals[keep].astype(np.float32), (rows[keep], cols[keep])),
-        shape=(len(topics), max(len(vocab.index), 1)),
-    )
+    def __init__(self, vocab: Any) -> None:
+        self.vocab = vocab
+        self.extra: dict[str, int] = {}
+        self.rows: dict[str, tuple[dict[str, float], Any, Any]] = {}
+
+    @property
+    def width(self) -> int:
+        return max(len(self.vocab.index), 1) + len(self.extra)
+
+    def _column(self, term: str) -> int:
+        col = self.vocab.index.get(term)
+        if col is None:
+            col = self.extra.setdefault(term, max(len(self.vocab.index), 1) + len(self.extra))
+        return col
+
+    def _flatten(self, topics: Sequence[_Topic]) -> None:
+        import numpy as np
+
+        stale = [t for t in topics if self.rows.get(t.id, (None,))[0] is not t.centroid]
+        if not stale:
+            return
+        stale = list({t.id: t for t in stale}.values())
+        rows, cols, vals = _flat_centroids(stale, self.vocab.index.get)
+        missing = np.flatnonzero(cols < 0)
+        if len(missing):
+            terms = [term for t in stale for term in t.centroid]
+            for i in missing.tolist():
+                cols[i] = self._column(terms[i])
+        bounds = np.searchsorted(rows, np.arange(len(stale) + 1))
+        for i, topic in enumerate(stale):
+            a, b = bounds[i], bounds[i + 1]
+            self.rows[topic.id] = (topic.centroid, cols[a:b], vals[a:b])
+
+    def matrix(self, topics: Sequence[_Topic], width: int | None = None) -> Any:
+        """CSR (len(topics) × width) of their centroids; columns ≥ width are left out."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        self._flatten(topics)
+        width = self.width if width is None else width
+        parts = [self.rows[t.id] for t in topics]
+        lengths = np.fromiter((len(p[1]) for p in parts), dtype=np.int64, count=len(parts))
+        cols = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+        vals = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
+        rows = np.repeat(np.arange(len(parts)), lengths)
+        keep = cols < width
+        return sp.csr_matrix(
+            (vals[keep], (rows[keep], cols[keep])), shape=(len(topics), max(width, 1))
+        )
 
 
 def _flat_centroids(topics: Sequence[_Topic], column: Callable[[str, int], int]) -> Any:
@@ -421,7 +481,7 @@ def _assign(
     matrix: Any,
     keys: Sequence[Key],
     topics: Sequence[_Topic],
-    vocab: Any,
+    cents: _Centroids,
     minimum: float,
     margin: float,
 ) -> dict[Key, tuple[str, float]]:
@@ -431,7 +491,8 @@ def _assign(
 
     if not keys or not topics:
         return {}
-    cents = _centroid_matrix(topics, vocab).T.tocsr()
+    # terms the vocabulary no longer has are left out
+    cents = cents.matrix(topics, matrix.shape[1]).astype(np.float32).T.tocsr()
     out: dict[Key, tuple[str, float]] = {}
     for start in range(0, len(keys), 2000):
         best, first, second = top_two((matrix[start : start + 2000] @ cents).tocsr())
@@ -629,26 +690,15 @@ def _mark_merged(topic: _Topic, target: str, now: datetime) -> None:
     ]
 
 
-def _centroid_sims(left: Sequence[_Topic], right: Sequence[_Topic], minimum: float) -> Any:
+def _centroid_sims(
+    left: Sequence[_Topic], right: Sequence[_Topic], minimum: float, cents: _Centroids
+) -> Any:
     """Cosines ≥ minimum between the centroids of two lists of topics (a COO matrix)."""
-    import itertools
-
     import numpy as np
     import scipy.sparse as sp
 
-    # columns in the order terms are first seen (left, then right)
-    index = {
-        t: i
-        for i, t in enumerate(
-            dict.fromkeys(itertools.chain.from_iterable(t.centroid for t in (*left, *right)))
-        )
-    }
-    a, b = _flat_centroids(left, index.get), _flat_centroids(right, index.get)
-    shape = max(len(index), 1)
-    ma = sp.csr_matrix((np.asarray(a[2]), (np.asarray(a[0]), np.asarray(a[1]))),
-                       shape=(len(left), shape))  # fmt: skip
-    mb = sp.csr_matrix((np.asarray(b[2]), (np.asarray(b[0]), np.asarray(b[1]))),
-                       shape=(len(right), shape))  # fmt: skip
+    cents._flatten([*left, *right])  # new terms first: both sides get the same width
+    ma, mb = cents.matrix(left), cents.matrix(right)
     # in blocks of rows, filtered as they come: the full product of thousands of centroids
     # that share common terms would not fit in memory
     mbt = mb.T.tocsr()
@@ -673,6 +723,7 @@ def _merge_close(
     now: datetime,
     report: SpaceReport,
     load: Callable[[Iterable[_Topic]], None],
+    cents: _Centroids,
 ) -> None:
     """Two active topics whose centroids came within `merge_min` are one story: the smaller
     is merged into the larger (status, merged_into and lineage on both)."""
@@ -686,7 +737,7 @@ def _merge_close(
     )
     if not changed or len(active) < 2:
         return
-    sims = _centroid_sims(changed, active, merge_min)
+    sims = _centroid_sims(changed, active, merge_min, cents)
     pairs = sorted(
         (
             (-float(v), changed[i].id, active[j].id)
@@ -771,6 +822,7 @@ def _write(
     counted_until: str | None,
     docs: dict[Key, Any],
     texts_for: Callable[[Iterable[Key]], dict[Key, str]],
+    cents: _Centroids,
     state: Row | None = None,
 ) -> SpaceReport:
     by_key = {p.key: p for p in posts}
@@ -788,6 +840,22 @@ def _write(
     old_keys: dict[str, set[Key]] = defaultdict(set)
     for tid, chat_id, message_id, _kind in old_members:
         old_keys[tid].add((chat_id, message_id))
+    # a comment the last build weighed and left out (off topic) is not stored: a topic needs
+    # a new bundle only for comments or duplicates processed since (with a margin for a
+    # `process` run that overlapped it). A rebuild checks them all.
+    seen_until = (
+        state["updated_at"] - SEEN_MARGIN if state is not None and not report.rebuilt else None
+    )
+    extras = {p.key: p for p in (*comments, *duplicates)}
+
+    def unseen(keys: set[Key]) -> bool:
+        return any(
+            seen_until is None
+            or extras[k].processed_at is None
+            or extras[k].processed_at > seen_until
+            for k in keys
+        )
+
     add: list[Row] = []
     drop: list[tuple[str, str, int, int]] = []
     changed_rows: list[Row] = []
@@ -797,7 +865,7 @@ def _write(
             c.key for k in topic.members for c in (*comments_of.get(k, ()), *dups_of.get(k, ()))
         }
         have = old_keys.get(tid, set())
-        if topic.changed or not wanted_extra <= have or (have - wanted_extra) != topic.members:
+        if topic.changed or (have - wanted_extra) != topic.members or unseen(wanted_extra - have):
             needed.append(topic)
     _loader(storage)(needed)
     old_by_topic: dict[str, dict[Key, Row]] = defaultdict(dict)
@@ -818,11 +886,11 @@ def _write(
     )
     related: dict[str, list[tuple[float, str]]] = defaultdict(list)
     if needed and active:
-        sims = _centroid_sims(needed, active, RELATED_MIN)
+        sims = _centroid_sims(needed, active, RELATED_MIN, cents)
         for i, j, v in zip(sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True):
             if needed[i] is not active[j]:
                 related[needed[i].id].append((-round(float(v), 6), active[j].id))
-    scorer = _Scorer(vocab)
+    scorer = _Scorer(vocab, cents)
     speller = _Speller(params.stem)
     for batch in _batches(needed, lambda t: len(t.members)):
         for topic, (rows, surface) in zip(
@@ -844,8 +912,19 @@ def _write(
                 ):
                     add.append({**row, "space": space, "added_at": old["added_at"] if old else now})
             near = [other for _, other in sorted(related.get(tid, []))[:5]]
-            _card(topic, rows, by_key, texts, surface, near, everything, now)
+            _card(topic, rows, by_key, texts, surface, near, now)
             changed_rows.append(topic.row)
+    # what a topic is not: the keywords of its related topics, once every card has its
+    # keywords (in one pass, a card before its neighbours' saw them empty)
+    for row in changed_rows:
+        if not row["model"]:
+            mine = set(row["keywords"])
+            row["scope_out"] = [
+                w
+                for tid in row["related_topics"]
+                for w in everything[tid].row.get("keywords", [])[:3]
+                if w not in mine
+            ][:5]
     report.topics = sum(1 for t in topics.values() if t.row["status"] == "active")
     space_row = {
         "space": space,
@@ -1023,8 +1102,9 @@ class _Scorer:
     first version, which scored one text at a time in Python; the same floats up to the
     order of a sum)."""
 
-    def __init__(self, vocab: Any) -> None:
+    def __init__(self, vocab: Any, cents: _Centroids) -> None:
         self.vocab = vocab
+        self.cents = cents
         self.idf: dict[int, float] = {}  # column -> idf, as `Vocabulary.idf` computes it
         self.log1 = [0.0, 1.0]  # count -> 1 + log(count)
 
@@ -1075,11 +1155,7 @@ class _Scorer:
         norms[norms == 0] = 1.0
         weights.data /= np.repeat(norms, np.diff(weights.indptr))
         # each row against its topic's centroid
-        c_rows, c_cols, c_vals = _flat_centroids(topics, index.get)
-        keep = c_cols >= 0
-        cents = sp.csr_matrix(
-            (c_vals[keep], (c_rows[keep], c_cols[keep])), shape=(len(topics), width)
-        )
+        cents = self.cents.matrix(topics, width)
         own = cents[np.asarray(owners, dtype=np.int64)]
         return np.asarray(weights.multiply(own).sum(axis=1)).ravel().tolist()
 
@@ -1091,7 +1167,6 @@ def _card(
     texts: dict[Key, str],
     surface: dict[str, str],
     related: list[str],
-    everything: dict[str, _Topic],
     now: datetime,
 ) -> None:
     row = topic.row
@@ -1123,14 +1198,6 @@ def _card(
     if row["type"] != "known":
         row["type"] = "cluster" if len(member_keys) >= 2 else "singleton"
     row["related_topics"] = related
-    if not row["model"]:
-        mine = set(row["keywords"])
-        row["scope_out"] = [
-            w
-            for tid in row["related_topics"]
-            for w in everything[tid].row.get("keywords", [])[:3]
-            if w not in mine
-        ][:5]
     row["anchors"] = [{"chat_id": c, "message_id": m} for c, m in anchors]
     row["size"] = len(member_keys)
     row["first_date"] = min(dates) if dates else None
