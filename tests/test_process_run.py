@@ -286,3 +286,26 @@ def test_pending_work_is_found_through_the_index(sqlite_url: str) -> None:
         store._query = spy
         assert store.pending_messages(CHANNEL_ID, IDENTITY, updated_from=mark) == []
         assert sql_seen
+
+
+def test_purging_a_source_deletes_its_documents(db_url: str) -> None:
+    fill(db_url)
+    processed(db_url)
+    with open_storage(db_url) as store:
+        store.record_failures(
+            [
+                {
+                    "chat_id": CHANNEL_ID,
+                    "message_id": 1,
+                    "processor": "llm",
+                    "processor_version": "1",
+                    "content_hash": "x",
+                    "error": "timeout",
+                }
+            ]
+        )
+        assert store.purge_source_data(CHANNEL_ID) == 6  # 4 posts and 2 comments
+        assert store.list_failures() == []
+    left = documents(db_url)
+    assert left and {chat for chat, _ in left} == {OTHER_ID, IMPORTED_ID}
+    assert processed(db_url)["processed"] == 0

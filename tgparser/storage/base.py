@@ -1041,8 +1041,8 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
 
     def purge_source_data(self, chat_id: int) -> int:
         """Delete a source's messages, the comments on its posts (wherever they live), their
-        edit history and thread cursors. Other messages of its discussion group stay: the
-        group may be followed on its own."""
+        edit history, thread cursors, documents and processing failures. Other messages of
+        its discussion group stay: the group may be followed on its own."""
         p = self.placeholder
         with self.transaction():
             removed = self._execute(
@@ -1055,6 +1055,13 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
                 "AND m.message_id = message_versions.message_id)"
             )
             self._execute(f"DELETE FROM thread_cursors WHERE chat_id = {p}", (chat_id,))
+            # Documents and failures are derived from the messages just deleted: a knowledge
+            # base must not go on quoting a chat the user purged.
+            for table in ("documents", "document_failures"):
+                self._execute(
+                    f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM messages m "
+                    f"WHERE m.chat_id = {table}.chat_id AND m.message_id = {table}.message_id)"
+                )
         return removed
 
     def close_interrupted_runs(self, chat_id: int) -> int:
