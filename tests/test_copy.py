@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -272,16 +272,24 @@ def test_interrupted_copy_then_append_completes(
     from tgparser.storage.sqlite import SQLiteStorage
 
     target_class = PostgresStorage if target.startswith("postgresql") else SQLiteStorage
-    loads = 0
+    loaded = 0
     real_load = target_class.load_rows
 
-    def dying_load(self: Storage, table: str, rows: list, *, skip_existing: bool) -> int:
-        nonlocal loads
-        if table == "messages":
-            loads += 1
-            if loads == 3:
-                raise ConnectionError("connection to the target dropped")
-        return real_load(self, table, rows, skip_existing=skip_existing)
+    def dying_load(self: Storage, table: str, rows: Iterable, *, skip_existing: bool) -> int:
+        # The connection drops at the 25th message handed to the target: in the middle of
+        # the load (a copy into an empty table streams it whole), in the third batch of 10
+        # of an --append.
+        def dying() -> Iterator:
+            nonlocal loaded
+            for row in rows:
+                loaded += 1
+                if loaded == 25:
+                    raise ConnectionError("connection to the target dropped")
+                yield row
+
+        return real_load(
+            self, table, dying() if table == "messages" else rows, skip_existing=skip_existing
+        )
 
     monkeypatch.setattr(target_class, "load_rows", dying_load)
     interrupted = copy(source, target, "--batch-size", "10")
@@ -295,7 +303,7 @@ def test_interrupted_copy_then_append_completes(
         assert index_names(store) == FULL_INDEXES[store.dialect]
     # An --append commits batch by batch: interrupted, it keeps what it wrote, and running
     # it again completes it.
-    loads = 0
+    loaded = 0
     assert copy(source, target, "--tables", "sources").exit_code == 0
     interrupted = copy(source, target, "--append", "--batch-size", "10")
     assert interrupted.exit_code == 1

@@ -206,21 +206,35 @@ def _copy_table(
 ) -> tuple[int, tuple[int, int]]:
     """Rows copied, and (rows read, sum of their digests) when verifying."""
     copied = read = total = 0
+
+    def rows() -> Iterator[Sequence[Any]]:
+        nonlocal read, total
+        for values in source.iter_table(plan.table, batch_size, digests=verify):
+            if verify:
+                total += values[-1]
+                values = values[:-1]
+            read += 1
+            yield convert(plan.table, values)
+            if read % batch_size == 0:
+                progress.advanced(batch_size)
+
+    if whole and plan.action != "append":
+        # Into an empty table: one load for the whole table, so the target never waits for the
+        # next batch to be read and converted (PostgreSQL: one COPY; the client prepares rows
+        # while the server writes the ones sent before).
+        copied = target.load_rows(plan.table, rows(), skip_existing=False)
+        progress.advanced(read % batch_size)
+        return copied, (read, total % MODULUS)
     batch: list[Sequence[Any]] = []
 
     def flush() -> int:
         with _nothing() if whole else target.transaction():
             return target.load_rows(plan.table, batch, skip_existing=plan.action == "append")
 
-    for values in source.iter_table(plan.table, batch_size, digests=verify):
-        if verify:
-            total += values[-1]
-            values = values[:-1]
-        read += 1
-        batch.append(convert(plan.table, values))
+    for row in rows():
+        batch.append(row)
         if len(batch) >= batch_size:
             copied += flush()
-            progress.advanced(len(batch))
             batch = []
     if batch:
         copied += flush()

@@ -22,6 +22,7 @@ covers Latin and Greek, the scripts where unicode61 removes diacritics.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 # Letters written interchangeably (see above): folded on both backends.
@@ -121,6 +122,10 @@ SEPARATORS = (
 )
 
 _FOLD = str.maketrans(FOLD_FROM, FOLD_TO, DROP)
+# str.translate looks every character up in a dict: slow on long non-ASCII texts, in which the
+# letters to fold are rare. Find them with a character class and fold only those.
+_FOLDABLE = re.compile("[" + re.escape(FOLD_FROM + DROP) + "]")
+_FOLDED = {**dict(zip(FOLD_FROM, FOLD_TO, strict=True)), **dict.fromkeys(DROP, "")}
 
 
 def _word_run() -> re.Pattern[str]:
@@ -141,7 +146,10 @@ _WORD_RUN = _word_run()
 
 def fold(text: str) -> str:
     """`text` lower-cased and folded as the search index holds it."""
-    return text.lower().translate(_FOLD)
+    text = text.lower()
+    if text.isascii():  # nothing to fold
+        return text
+    return _FOLDABLE.sub(lambda m: _FOLDED[m.group()], text)
 
 
 def words(text: str) -> list[str]:
@@ -152,3 +160,63 @@ def words(text: str) -> list[str]:
 def word_spans(text: str) -> Iterator[re.Match[str]]:
     """The words of `text` where they stand in it (unfolded), for marking matches."""
     return _WORD_RUN.finditer(text)
+
+
+# PostgreSQL's to_tsvector leaves out words of 2047 bytes or more (with a notice) without
+# counting a position for them, keeps at most 255 positions of one word (its first), and
+# records positions up to 16383 (later words share it).
+_MAX_WORD_BYTES = 2047
+_ASCII_DIGITS = re.compile("[0-9]+")
+_MAX_POSITIONS = 255
+_MAX_POSITION = 16383
+
+
+def tsvector(text: str) -> str | None:
+    """`text`'s words as a PostgreSQL tsvector literal, with their positions: the value
+    `to_tsvector('simple', search_text(text))` computes on the server (migration 0004), made
+    on the client so the server only reads it (migration 0007).
+
+    None when a word holds a character the server's text search parser may read otherwise
+    (anything but letters and decimal digits, e.g. `²`, `①`, private-use characters, the
+    Ångström sign; the server's locale decides those): the server then computes the value
+    itself, so the index holds the same words whoever computed them. The words hold no quote,
+    backslash or space (all separators), so each is quoted as it is."""
+    found = words(text)
+    if not text.isascii():
+        if "\u212b" in text:  # Å: lower() makes it å, which the server would not fold
+            return None
+        letters = _ASCII_DIGITS.sub("", "".join(found))
+        if (
+            letters
+            and not letters.isalpha()
+            and not all(c.isalpha() or c.isdecimal() for c in letters)
+        ):
+            return None
+    if (
+        len(found) < _MAX_POSITION
+        and max(map(len, found), default=0) * 4 < _MAX_WORD_BYTES
+        and (len(found) <= _MAX_POSITIONS or max(Counter(found).values()) <= _MAX_POSITIONS)
+    ):
+        return " ".join([f"'{word}':{i}" for i, word in enumerate(found, 1)])
+    return _capped(found)
+
+
+def _capped(found: list[str]) -> str:
+    """The literal as to_tsvector builds it at its limits (see above)."""
+    last: dict[str, list[int]] = {}  # word -> [positions kept, the last one]
+    parts = []
+    position = 0
+    for word in found:
+        if len(word.encode()) >= _MAX_WORD_BYTES:
+            continue
+        position = min(position + 1, _MAX_POSITION)
+        kept = last.get(word)
+        if kept is None:
+            last[word] = [1, position]
+        elif kept[0] < _MAX_POSITIONS and kept[1] != position:
+            kept[0] += 1
+            kept[1] = position
+        else:
+            continue
+        parts.append(f"'{word}':{position}")
+    return " ".join(parts)

@@ -1,7 +1,8 @@
 """Benchmark: `tgparser db copy` SQLite -> PostgreSQL, side by side with its floors.
 
     .venv/bin/python -m tests.bench.bench_copy [--messages 100000] [--archive FILE]
-        [--baseline main] [--search-scale 10] [--skip-variants]
+        [--baseline main ...] [--search-scale 10] [--skip-variants]
+    .venv/bin/python -m tests.bench.bench_copy --writes 20000 [--baseline main ...]
 
 Builds a generated SQLite archive of N messages with ~6.5 KB rows (tests/bench/archive.py;
 `--archive` reuses one made before, `--keep` keeps the one made now), starts a throwaway
@@ -25,6 +26,8 @@ neighbours' load, the CPU seconds much less. Then disk per message
 20 by ts_rank_cd) on the stored-column and expression-index databases, after growing each
 to N x `--search-scale` messages server-side (texts repeated under new ids, raw JSON left
 out) so the 1M figure needs no 1M-row archive file.
+`--writes N` measures instead what storing N new posts (upsert_messages, as an ingest does)
+and then refreshing their counters costs, for this tree and each `--baseline`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from tests.bench.measure import run_measured
 from tgparser.search_query import parse, to_tsquery
 from tgparser.storage import open_storage
 from tgparser.storage.base import MessageFilter
+from tgparser.storage.migrations import load_migrations
 
 BARE_COPY = r"""
 import sqlite3, sys, psycopg
@@ -63,6 +67,7 @@ with psycopg.connect(target, autocommit=True) as conn:
 """
 
 PLAIN = """
+DROP TRIGGER IF EXISTS messages_search_fill ON messages;
 DROP INDEX IF EXISTS messages_search;
 ALTER TABLE messages DROP COLUMN search;
 DO $$ DECLARE r record; BEGIN
@@ -71,7 +76,24 @@ DO $$ DECLARE r record; BEGIN
     EXECUTE 'DROP INDEX tgparser.' || quote_ident(r.indexname);
   END LOOP; END $$;
 """
+WRITES = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.factories import make_message, make_source
+from tgparser.storage import open_storage
+url, n, phase = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+body = "Текст поста with some English words and a link https://example.org " * 6  # bench_ingest's
+with open_storage(url) as storage:
+    if phase == "new":
+        storage.migrate()
+        storage.upsert_source(make_source())
+    views = 7 if phase == "refresh" else None
+    records = [make_message(i, text=f"{i}: {body}", views=views or i) for i in range(1, n + 1)]
+    for start in range(0, n, 500):
+        storage.upsert_messages(records[start : start + 500])
+"""
 EXPRESSION = """
+DROP TRIGGER IF EXISTS messages_search_fill ON messages;
 DROP INDEX messages_search;
 ALTER TABLE messages DROP COLUMN search;
 CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', search_text(text)));
@@ -132,13 +154,49 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--archive", type=Path, help="reuse this generated SQLite archive")
     parser.add_argument("--keep", type=Path, help="keep the generated archive here")
-    parser.add_argument("--baseline", help="also time this git revision's db copy (e.g. main)")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        help="also time this git revision's db copy (e.g. main; repeatable: the first one "
+        "with --verify too)",
+    )
     parser.add_argument("--search-scale", type=int, default=10)
     parser.add_argument("--skip-variants", action="store_true")
+    parser.add_argument(
+        "--writes",
+        type=int,
+        metavar="N",
+        help="instead: store N new posts through upsert_messages, then refresh their "
+        "counters, with this tree and each --baseline (CPU of the writer and of the server)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="tgparser-bench-"))
     cluster = pgcluster.start_cluster(durable=True)
     try:
+
+        def fresh_db(name: str, *setup: str) -> str:
+            with open_storage(cluster.url()) as admin:
+                admin._execute(f"DROP DATABASE IF EXISTS {name}")
+                admin._execute(f"CREATE DATABASE {name}")
+            if setup:
+                with open_storage(cluster.url(name)) as storage:
+                    storage.migrate()
+                    for sql in setup:
+                        storage._execute(sql)
+            return cluster.url(name)
+
+        cpu = CPU(cluster)
+        if args.writes:
+            trees = {"this tree": str(Path.cwd())}
+            for n, ref in enumerate(args.baseline):
+                trees[ref] = str(checkout(ref, workdir, n))
+            for n, (label, tree) in enumerate(trees.items()):
+                url = fresh_db(f"w{n}")
+                for phase in ("new", "refresh"):
+                    command = [sys.executable, "-c", WRITES, tree, url, str(args.writes), phase]
+                    measured(cpu, command, f"{label}: {phase} messages", args.writes)
+            return 0
         sqlite_path = args.archive or args.keep or workdir / "archive.db"
         if not args.archive:
             with open_storage(str(sqlite_path)) as storage:
@@ -154,18 +212,6 @@ def main() -> int:
             flush=True,
         )
 
-        def fresh_db(name: str, *setup: str) -> str:
-            with open_storage(cluster.url()) as admin:
-                admin._execute(f"DROP DATABASE IF EXISTS {name}")
-                admin._execute(f"CREATE DATABASE {name}")
-            if setup:
-                with open_storage(cluster.url(name)) as storage:
-                    storage.migrate()
-                    for sql in setup:
-                        storage._execute(sql)
-            return cluster.url(name)
-
-        cpu = CPU(cluster)
         bare = [sys.executable, "-c", BARE_COPY, str(sqlite_path)]
         measured(
             cpu, [*bare, fresh_db("bench_plain", PLAIN)], "floor: bare COPY, plain table", count
@@ -173,26 +219,29 @@ def main() -> int:
         anchor = measured(
             cpu, [*bare, fresh_db("bench_bare", "SELECT 1")], "bare COPY, migrated schema", count
         )
-        if args.baseline:
-            old = baseline(args.baseline, sqlite_path, workdir)
-            base = measured(
+        bases = {}
+        for n, ref in enumerate(args.baseline):
+            old = baseline(ref, sqlite_path, workdir, n)
+            bases[ref] = measured(
                 cpu,
-                [*old, "db", "copy", "--to", fresh_db("b_base")],
-                f"{args.baseline}: db copy",
+                [*old, "db", "copy", "--to", fresh_db(f"b_base{n}")],
+                f"{ref}: db copy",
                 total,
             )
-            measured(
-                cpu,
-                [*old, "db", "copy", "--verify", "--to", fresh_db("b_base_v")],
-                f"{args.baseline}: db copy --verify",
-                total,
-            )
+            if n == 0:
+                measured(
+                    cpu,
+                    [*old, "db", "copy", "--verify", "--to", fresh_db("b_base_v")],
+                    f"{ref}: db copy --verify",
+                    total,
+                )
         tgparser = [sys.executable, "-m", "tgparser", "--db", str(sqlite_path), "-q"]
         stored = fresh_db("bench_stored")
         wall = measured(cpu, [*tgparser, "db", "copy", "--to", stored], "tgparser db copy", total)
-        note = f"({wall / anchor:.2f}x the bare COPY" + (
-            f", {wall / base:.2f}x {args.baseline})" if args.baseline else ")"
+        note = f"({wall / anchor:.2f}x the bare COPY" + "".join(
+            f", {wall / base:.2f}x {ref}" for ref, base in bases.items()
         )
+        note += ")"
         print(f"{'':<42} {note}")
         wall_v = measured(
             cpu,
@@ -250,18 +299,20 @@ def main() -> int:
     return 0
 
 
-def baseline(ref: str, archive: Path, workdir: Path) -> list[str]:
+def baseline(ref: str, archive: Path, workdir: Path, n: int = 0) -> list[str]:
     """The `tgparser` command of git revision `ref`, reading a copy of the archive that claims
     only the schema versions that revision knows (the rows are the same)."""
-    source = workdir / "baseline"
-    source.mkdir()
-    tar = subprocess.run(["git", "archive", ref, "tgparser"], check=True, capture_output=True)
-    subprocess.run(["tar", "-x", "-C", str(source)], input=tar.stdout, check=True)
+    source = checkout(ref, workdir, n)
     known = max(int(p.name[:4]) for p in (source / "tgparser/storage/sql/sqlite").glob("0*.sql"))
-    copy = workdir / "baseline.db"
+    copy = workdir / f"baseline{n}.db"
     shutil.copyfile(archive, copy)
     with open_storage(str(copy)) as storage:
         storage._execute(f"DELETE FROM schema_migrations WHERE version > {known}")
+        # Tables of later migrations (empty in a generated archive) would be foreign to it.
+        for migration in load_migrations("sqlite"):
+            if migration.version > known:
+                for table in sorted(migration.tables | migration.virtual_tables):
+                    storage._execute(f"DROP TABLE IF EXISTS {table}")
     return [
         sys.executable,
         "-c",
@@ -273,23 +324,45 @@ def baseline(ref: str, archive: Path, workdir: Path) -> list[str]:
     ]
 
 
+def checkout(ref: str, workdir: Path, n: int) -> Path:
+    """tgparser and its tests as of git revision `ref`, in a folder of their own."""
+    source = workdir / f"baseline{n}"
+    if not source.exists():
+        source.mkdir()
+        tar = subprocess.run(
+            ["git", "archive", ref, "tgparser", "tests"], check=True, capture_output=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(source)], input=tar.stdout, check=True)
+    return source
+
+
 def cluster_version(cluster: pgcluster.Cluster) -> str:
     with open_storage(cluster.url()) as storage:
         return storage.server_version()
 
 
 def grow(storage, scale: int) -> int:
-    """Repeat the texts under new message ids until the table holds `scale` times its rows."""
+    """Repeat the texts under new message ids until the table holds `scale` times its rows
+    (the stored search vectors repeated with them; the search index built once after)."""
     start = time.perf_counter()
     base = storage.count_rows("messages")
     span = storage._query("SELECT max(message_id) + 1 FROM messages")[0][0]
     columns = "chat_id, kind, date, text, content_hash, first_seen_at, updated_at"
+    if storage._query(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'search'"
+        " AND NOT attisdropped"
+    ):
+        columns += ", search"
+    (index,) = storage._query("SELECT pg_get_indexdef('messages_search'::regclass)")[0]
+    storage._execute("DROP INDEX messages_search")
     for k in range(1, scale):
         storage._execute(
             f"INSERT INTO messages (message_id, raw, {columns}) "
             f"SELECT message_id + {k * span}, '{{}}'::jsonb, {columns} FROM messages "
             f"WHERE message_id < {span}"
         )
+    storage._execute("SET maintenance_work_mem = '256MB'")
+    storage._execute(index)
     storage._execute("VACUUM ANALYZE messages")
     grown = storage.count_rows("messages")
     print(f"  grew {base:,} -> {grown:,} messages in {time.perf_counter() - start:.0f} s")

@@ -1,11 +1,14 @@
 """Benchmark: `tgparser process`, builtin and llm.
 
     .venv/bin/python -m tests.bench.bench_process [--messages N] [--idle-messages M]
-        [--llm-messages K] [--parts builtin,idle,llm]
+        [--llm-messages K] [--parts builtin,idle,llm] [--jobs 1,2,]
 
 - builtin: a generated archive (tests/bench/archive.py) of N/4 and N messages on SQLite;
-  `tgparser -q process` end to end (a child process: start-up, reading, processing, writing),
-  messages/s and peak RSS at both sizes (memory must not grow with the archive).
+  `tgparser -q process --jobs J` end to end (a child process: start-up, reading, processing,
+  writing) for each J of `--jobs` (default "1,": one process, then the default of one
+  worker per core), on a fresh copy of the archive each: wall and messages/s, CPU seconds of
+  the run and its workers (µs a message, messages per CPU-second), peak RSS of the largest
+  process at both sizes (memory must not grow with the archive), the load average.
   Target: >= 5,000 messages/s, flat peak RSS.
 - idle: an archive of M messages that are all processed already (messages and their builtin
   documents written by SQL, as `process` leaves them, because processing a million messages
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -35,25 +39,34 @@ def tgparser(url: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "tgparser", "--db", url, "-q", *args]
 
 
-def bench_builtin(folder: Path, n: int) -> None:
+def bench_builtin(folder: Path, n: int, jobs: list[str]) -> None:
     for size in (max(1, n // 4), n):
-        url = f"sqlite:///{folder}/builtin-{size}.db".replace("////", "///")
-        with open_storage(url) as storage:
+        template = folder / f"builtin-{size}.db"
+        with open_storage(f"sqlite:///{template}".replace("////", "///")) as storage:
             storage.ensure_schema()
             start = time.perf_counter()
             fill(storage, size)
             print(f"builtin: generated {size:,} messages in {time.perf_counter() - start:.0f} s")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wall, rss = run_measured(tgparser(url, "process"))
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        # On a shared machine the wall time includes waiting for a core; the CPU time is
-        # what the run itself cost.
-        print(
-            f"builtin: {size:,} messages processed in {wall:.1f} s wall "
-            f"({size / wall:,.0f} messages/s), {cpu:.1f} s CPU ({size / cpu:,.0f} messages/s "
-            f"of CPU), peak RSS {rss:.0f} MB"
-        )
+        for job in jobs:
+            copy = folder / f"builtin-{size}-{job}.db"
+            shutil.copyfile(template, copy)
+            url = f"sqlite:///{copy}".replace("////", "///")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall, rss = run_measured(tgparser(url, "process", *(["--jobs", job] if job else [])))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            # CPU of the run and of its worker processes (reaped by it, so counted here). On
+            # a shared machine the wall time includes waiting for a core; the CPU time is
+            # what the run itself cost.
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            print(
+                f"builtin --jobs {job or 'default'}: {size:,} messages in {wall:.1f} s wall "
+                f"({size / wall:,.0f} messages/s), {cpu:.2f} s CPU ({cpu / size * 1e6:,.0f} µs "
+                f"a message, {size / cpu:,.0f} messages per CPU-second), peak RSS {rss:.0f} MB "
+                f"(largest process), load average {os.getloadavg()[0]:.1f}"
+            )
+            copy.unlink()
+        url = f"sqlite:///{template}".replace("////", "///")
+        run_measured(tgparser(url, "process"))
         wall, _ = run_measured(tgparser(url, "process"))
         print(f"builtin: second run (nothing pending) {wall:.2f} s")
 
@@ -150,12 +163,17 @@ def main() -> int:
     parser.add_argument("--idle-messages", type=int, default=1_000_000)
     parser.add_argument("--llm-messages", type=int, default=600)
     parser.add_argument("--parts", default="builtin,idle,llm")
+    parser.add_argument(
+        "--jobs",
+        default="1,",
+        help="comma-separated --jobs values for the builtin part; empty: the default",
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory(prefix="tgparser-bench-") as tmp:
         folder = Path(tmp)
         if "builtin" in parts:
-            bench_builtin(folder, args.messages)
+            bench_builtin(folder, args.messages, args.jobs.split(","))
         if "idle" in parts:
             bench_idle(folder, args.idle_messages)
         if "llm" in parts:

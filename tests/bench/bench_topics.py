@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.bench.bench_topics quality [--file FILE] [--halves] [--link-min X]
     .venv/bin/python -m tests.bench.bench_topics speed [--docs 100000] [--new 1000]
+    .venv/bin/python -m tests.bench.bench_topics core [--docs 100000]
 
 quality: clusters a plain list of (text, label) pairs with the builtin clustering core
 (`tgparser.topics.cluster.cluster_texts`, default parameters, never told the number of
@@ -15,6 +16,9 @@ speed: generates N synthetic posts with builtin documents (tests/bench/topics_co
 SQLite archive, times `tgparser topics build` from scratch in a child process (wall, CPU and
 peak RSS), then adds `--new` posts and times the incremental run.
 Targets: 100,000 documents from scratch ≤ 60 s and ≤ 500 MB; +1,000 documents ≤ 5 s.
+
+core: the clustering core alone on N synthetic posts (tokens, vectors, clustering), CPU
+seconds and peak RSS of this process (its share of a build: ≤ ~35 s and ≤ 400 MB at 100k).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def read_pairs(path: Path) -> list[tuple[str, str, str]]:
             continue
         if line.lstrip().startswith("{"):
             item = json.loads(line)
-            out.append((item["text"], str(item["label"]), item.get("lang", "")))
+            label = item["label"] if "label" in item else item["cluster"]  # GSDMM-style sets
+            out.append((item["text"], str(label), item.get("lang", "")))
         elif "\t" in line:
             label, text = line.split("\t", 1)
             out.append((text, label, ""))
@@ -83,6 +88,41 @@ def quality(args: argparse.Namespace) -> None:
             by_lang[p[2]].append(p)
     for lang, chosen in sorted(by_lang.items()):
         _line(f"only {lang}", [p[0] for p in chosen], [p[1] for p in chosen], params)
+
+
+def core(args: argparse.Namespace) -> None:
+    """The clustering core alone (`cluster_texts`'s stages), CPU seconds and peak RSS."""
+    from tgparser.topics.cluster import cluster_matrix
+    from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
+
+    texts, labels = synthetic_posts(args.docs)
+    params = Params()
+    clock = time.process_time
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = clock()
+    docs = tokenise(texts, params.stem)
+    t1 = clock()
+    vocab = Vocabulary()
+    vocab.add(d.terms for d in docs)
+    matrix = vectorise(
+        docs,
+        vocab,
+        entity_boost=params.entity_boost,
+        max_df_share=params.max_df_share,
+        max_df_floor=params.max_df_floor,
+    )
+    del docs
+    t2 = clock()
+    found = cluster_matrix(matrix, params)
+    t3 = clock()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    s = score(found, labels)
+    print(
+        f"cluster_texts on {args.docs:,} synthetic posts: cpu {t3 - t0:.1f} s (tokens "
+        f"{t1 - t0:.1f}, vectors {t2 - t1:.1f}, clustering {t3 - t2:.1f}); peak RSS "
+        f"{peak:.0f} MB ({base:.0f} MB before, the texts and imports); "
+        f"F1 {s['f1']:.3f} NMI {s['nmi']:.3f}"
+    )
 
 
 def _fill(url: str, start: int, texts: list[str]) -> None:
@@ -137,8 +177,10 @@ def main() -> int:
     s.add_argument("--docs", type=int, default=100_000)
     s.add_argument("--new", type=int, default=1_000)
     s.add_argument("--keep", metavar="FILE", help="Keep the generated archive here; reuse it.")
+    c = sub.add_parser("core")
+    c.add_argument("--docs", type=int, default=100_000)
     args = parser.parse_args()
-    quality(args) if args.command == "quality" else speed(args)
+    {"quality": quality, "speed": speed, "core": core}[args.command](args)
     return 0
 
 

@@ -46,6 +46,13 @@ from tgparser.errors import TgparserError
     help="LLM requests in flight at once.",
 )
 @click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    metavar="N",
+    help="Processes making builtin documents (default: one per CPU core); a run starts "
+    "worker processes only once it has read over 1,000 messages.",
+)
+@click.option(
     "--max-cost",
     type=click.FloatRange(min=0),
     metavar="USD",
@@ -66,6 +73,7 @@ def process(
     retry_failed: bool,
     dry_run: bool,
     concurrency: int,
+    jobs: int | None,
     max_cost: float | None,
     json_flag: bool,
 ) -> None:
@@ -79,6 +87,7 @@ def process(
     Exit codes: 0 done, 1 some messages failed (they are journaled; --retry-failed retries
     them), 2 bad usage or configuration, 75 the LLM server is unreachable.
     """
+    from tgparser.process.parallel import default_jobs
     from tgparser.process.run import BuiltinProcessor, ProcessOptions, run_process, select_chats
 
     if reprocess and retry_failed:
@@ -87,6 +96,8 @@ def process(
         raise TgparserError("--until must be after --since", exit_code=2)
     if processor == "builtin" and (model or llm_url):
         raise TgparserError("--model and --llm-url are for --processor llm", exit_code=2)
+    if processor == "llm" and jobs is not None:
+        raise TgparserError("--jobs is for --processor builtin (llm: --concurrency)", exit_code=2)
     runner: Any
     if processor == "llm":
         from tgparser.process.llm import LLMProcessor, config_from_settings
@@ -114,6 +125,7 @@ def process(
             retry_failed=retry_failed,
             dry_run=dry_run,
             max_cost=max_cost,
+            jobs=default_jobs() if jobs is None else jobs,
         )
         with _progress(app) as progress:
             summary = run_process(storage, runner, chats, options, progress)

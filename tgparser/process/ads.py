@@ -39,11 +39,15 @@ _REF_START = re.compile(r"(?i)^(?:ref|r_|invite)[\w\-]*")
 _REF_PATH = re.compile(r"(?i)/(?:ref|referral|invite)/[\w\-]+")
 
 
-def ad_reasons(text: str, urls: list[dict[str, str]], hashtags: list[str]) -> list[str]:
-    """The evidence that a message is an ad; it is one when this is not empty."""
+def ad_reasons(
+    text: str, urls: list[dict[str, str]], hashtags: list[str], lower: str | None = None
+) -> list[str]:
+    """The evidence that a message is an ad; it is one when this is not empty. `lower` is
+    `text.lower()` when the caller has it already."""
     strong: list[str] = []
     weak: list[str] = []
-    lower = text.lower()  # each pattern runs only when its key word is there at all
+    if lower is None:
+        lower = text.lower()  # each pattern runs only when its key word is there at all
     for match in _ERID_TEXT.finditer(text) if "erid" in lower else ():
         token = match.group(1)
         # Real tokens mix case and digits (2VtzqxWkB9U); prose after "erid" is a word.
@@ -68,8 +72,10 @@ def ad_reasons(text: str, urls: list[dict[str, str]], hashtags: list[str]) -> li
             or (params.get("start") and _REF_START.match(params["start"]))
         ):
             weak.append(f"referral link {url}")
-    markers = ("реклам", "advertis", "sponsored", "спонсор", "партн", "промо")
-    line = _AD_LINE.search(text) if any(m in lower for m in markers) else None
+    partner = "партн" in lower
+    promo_word = "промо" in lower
+    markers = "реклам" in lower or "advertis" in lower or "sponsored" in lower or "спонсор" in lower
+    line = _AD_LINE.search(text) if markers or partner or promo_word else None
     if line:
         strong.append(f"ad marker line «{line.group(0).strip()}»")
     elif "реклама" in lower:
@@ -84,11 +90,11 @@ def ad_reasons(text: str, urls: list[dict[str, str]], hashtags: list[str]) -> li
     tags = [t for t in hashtags if t.casefold() in _AD_HASHTAGS]
     if tags:
         strong.append(f"hashtag {tags[0]}")
-    phrase = _AD_PHRASE.search(text) if "на правах" in lower or "партн" in lower else None
+    phrase = _AD_PHRASE.search(text) if partner or "на правах" in lower else None
     if phrase:
         strong.append(f"«{phrase.group(0)}»")
-    promo_words = ("промо", "promo", "coupon", "code")
-    promo = _PROMO.search(text) if any(m in lower for m in promo_words) else None
+    promo_words = promo_word or "promo" in lower or "coupon" in lower or "code" in lower
+    promo = _PROMO.search(text) if promo_words else None
     if promo and any(c.isdigit() for c in promo.group(1)) | promo.group(1).isupper():
         strong.append(f"promo code {promo.group(1)}")
     if strong:

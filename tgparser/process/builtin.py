@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections import Counter
 from typing import Any
 
 from tgparser.process.ads import ad_reasons
 from tgparser.process.clean import clean_message
 from tgparser.process.keywords import keywords_of_words, summary
-from tgparser.process.language import _NOT_TEXT, _TOKEN, language_of_words
+from tgparser.process.language import _NOT_TEXT, language_of_words, words_of
 from tgparser.process.noise import noise_reason
 from tgparser.storage.documents import ProcessorIdentity
 
@@ -19,17 +18,11 @@ VERSION = "1"
 IDENTITY = ProcessorIdentity("builtin", VERSION)
 DUPLICATE_MIN_CHARS = 20  # shorter texts ("+1", "спасибо") repeat without being copies
 
-# Every punctuation, symbol, separator and control character of the Basic Multilingual Plane
-# becomes a space (str.translate runs in C; a regex substitution was the slowest step).
-_PUNCTUATION = {cp: " " for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PSZC"} | {
-    ord("_"): " "
-}
-
 
 def text_hash(text_clean: str) -> str:
     """The hash of a text as duplicates compare it: case, punctuation and spacing ignored;
     empty for texts too short to call a copy."""
-    return _hash(_TOKEN.findall(text_clean.lower()))
+    return _hash(words_of(text_clean.lower()))
 
 
 def _hash(words: list[str]) -> str:
@@ -45,15 +38,16 @@ def builtin_fields(message: dict[str, Any]) -> dict[str, Any]:
     cleaned = clean_message(message.get("text") or "", message.get("entities"))
     text = cleaned.text
     # One pass over the words serves language, keywords and the duplicate hash.
-    words = _TOKEN.findall(text.lower())
-    plain = text
+    text_lower = text.lower()
+    words = words_of(text_lower)
+    plain, lower, tokens = text, text_lower, words
     if "://" in text or "www." in text or "@" in text or "#" in text:
         plain = _NOT_TEXT.sub(" ", text)  # links, mentions, hashtags: no language, no topic
-    lower = plain.lower()
-    tokens = _TOKEN.findall(lower) if plain is not text else words
+        lower = plain.lower()
+        tokens = words_of(lower)
     counts = Counter(tokens)
     language = language_of_words(counts, lower)
-    reasons = ad_reasons(text, cleaned.urls, cleaned.hashtags)
+    reasons = ad_reasons(text, cleaned.urls, cleaned.hashtags, text_lower)
     noise = noise_reason(
         text,
         kind=message["kind"],
@@ -96,3 +90,23 @@ def builtin_document(message: dict[str, Any]) -> dict[str, Any]:
         "tokens_out": 0,
         "cost": 0.0,
     }
+
+
+def builtin_documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents of a page of messages."""
+    return [builtin_document(m) for m in messages]
+
+
+# What the builtin processor reads of a message: all a worker process is sent.
+INPUT_FIELDS = ("chat_id", "message_id", "content_hash", "text", "entities", "kind", "action")
+INPUT_FIELDS += ("media_kind",)
+
+
+def builtin_inputs(messages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """A page's messages cut to INPUT_FIELDS, as tuples: cheap to send to a worker."""
+    return [tuple(map(m.get, INPUT_FIELDS)) for m in messages]
+
+
+def builtin_documents_of_inputs(inputs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The documents of a page sent as `builtin_inputs` (what a worker process runs)."""
+    return [builtin_document(dict(zip(INPUT_FIELDS, values, strict=True))) for values in inputs]

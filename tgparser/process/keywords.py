@@ -13,18 +13,20 @@ SUMMARY_CHARS characters; a first sentence that is longer is cut at a word and e
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections import Counter
 
+from tgparser.process.language import words_of
 from tgparser.process.stopwords import STOPWORDS
 
 MAX_KEYWORDS = 10
 SUMMARY_CHARS = 280
 
 _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
-_TOKEN = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
 _ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
+_COUNT = operator.itemgetter(1)
 _LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
 
 
@@ -32,7 +34,7 @@ def keywords(text: str, language: str, limit: int = MAX_KEYWORDS) -> list[str]:
     if "://" in text or "www." in text or "@" in text or "#" in text:
         text = _NOT_WORDS.sub(" ", text)
     lower = text.lower()
-    tokens = _TOKEN.findall(lower)
+    tokens = words_of(lower)
     return keywords_of_words(tokens, Counter(tokens), text, lower, language, limit)
 
 
@@ -49,30 +51,38 @@ def keywords_of_words(
     if not tokens:
         return []
     stop = _stop_words(language)
-    # Distinct words in order of first use; the most frequent first, earlier ones on ties
-    # (sorted is stable), so the lead wins among words said once. Only the best few are
-    # grouped by stem and scored in Python.
-    # A Counter keeps the order words were first seen.
-    order = [w for w in counts if len(w) > 2 and w not in stop and not w[0].isdigit()]
-    top = sorted(order, key=counts.__getitem__, reverse=True)[: limit * 3]
+    # Distinct words in order of first use (a Counter keeps the order words were first seen);
+    # the most frequent first, earlier ones on ties (sorted is stable), so the lead wins among
+    # words said once. The sort runs in C over every word; only the best few are then
+    # checked, grouped by stem and scored in Python.
+    want = limit * 3
+    top: list[tuple[str, int]] = []
+    for item in sorted(counts.items(), key=_COUNT, reverse=True):
+        w = item[0]
+        if len(w) > 2 and w not in stop and not w[0].isdigit():
+            top.append(item)
+            if len(top) == want:
+                break
     latin_bonus = language not in _LATIN_TEXT
+    # By stem, in order of first appearance among `top` (most frequent first): its score,
+    # and its first word, the stem's most frequent form.
     scores: dict[str, float] = {}
-    first: dict[str, int] = {}
-    best: dict[str, tuple[int, str]] = {}
-    for rank, word in enumerate(top):
-        count = counts[word]
+    forms: dict[str, str] = {}
+    for word, count in top:
         if word.isascii():
             key = word[:-1] if len(word) > 4 and word[-1] == "s" and word[-2] != "s" else word
             score = count * 1.5 if latin_bonus else count
         else:
             key = word[: max(4, len(word) - 2)] if len(word) > 5 else word
             score = count
-        scores[key] = scores.get(key, 0) + score
-        first.setdefault(key, rank)
-        if count > best.get(key, (0, ""))[0]:
-            best[key] = (count, word)
-    ranked = sorted(scores, key=lambda k: (-scores[k], first[k]))[:limit]
-    shown = [best[k][1] for k in ranked]
+        if key in scores:
+            scores[key] += score
+        else:
+            scores[key] = score
+            forms[key] = word
+    # Best score first; ties in order of first appearance (a stable sort, even reversed).
+    ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:limit]
+    shown = [forms[k] for k in ranked]
     # Product names keep their spelling: PostgreSQL, VACUUM, iPhone.
     if len(lower) == len(text):
         for n, word in enumerate(shown):

@@ -18,7 +18,12 @@ from typing import Any, Protocol
 
 from tgparser.errors import TgparserError
 from tgparser.process.builtin import IDENTITY as BUILTIN_IDENTITY
-from tgparser.process.builtin import builtin_document
+from tgparser.process.builtin import (
+    builtin_documents,
+    builtin_documents_of_inputs,
+    builtin_inputs,
+)
+from tgparser.process.parallel import Workers
 from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
 from tgparser.storage.documents import ChatClaim, ProcessorIdentity, new_owner
@@ -40,6 +45,7 @@ class ProcessOptions:
     dry_run: bool = False
     max_cost: float | None = None
     page_size: int = PAGE_SIZE
+    jobs: int = 1  # processes making documents (a processor with `page_documents`)
 
 
 @dataclass
@@ -97,9 +103,13 @@ class Processor(Protocol):
 
 class BuiltinProcessor:
     identity = BUILTIN_IDENTITY
+    # A page's documents from the page alone, what worker processes can run (`--jobs`): the
+    # page cut to what a worker needs, and the function of that a worker runs.
+    page_inputs = staticmethod(builtin_inputs)
+    page_documents = staticmethod(builtin_documents_of_inputs)
 
     def process(self, storage: Storage, messages: list[Row], budget: Budget) -> Outcome:
-        return Outcome(documents=[builtin_document(m) for m in messages])
+        return Outcome(documents=builtin_documents(messages))
 
     def estimate(self, storage: Storage, messages: list[Row]) -> Estimate:
         return Estimate(messages=len(messages))
@@ -245,6 +255,29 @@ def run_process(
     if options.dry_run:
         summary.estimate = Estimate()
     budget = Budget(options.max_cost)
+    # Worker processes only for a processor that needs nothing but the page, and without a
+    # --limit (which counts what is written before the next page is read).
+    parallel = getattr(processor, "page_documents", None) is not None and options.limit is None
+    workers = Workers(options.jobs if parallel and not options.dry_run else 1)
+    try:
+        _run_chats(storage, processor, chats, options, progress, shown, summary, budget, workers)
+    finally:
+        workers.close()
+    return summary
+
+
+def _run_chats(
+    storage: Storage,
+    processor: Processor,
+    chats: list[tuple[int, Row | None, bool]],
+    options: ProcessOptions,
+    progress: Any,
+    shown: bool,
+    summary: ProcessSummary,
+    budget: Budget,
+    workers: Workers,
+) -> None:
+    identity = processor.identity
     owner = new_owner()
     started = utcnow()
     for chat_id, source, comments in chats:
@@ -268,7 +301,7 @@ def run_process(
         complete = False
         try:
             complete = _process_chat(
-                storage, processor, claim, options, budget, summary, result, progress
+                storage, processor, claim, options, budget, summary, result, progress, workers
             )
         finally:
             # The scan position moves only after a whole, unfiltered scan of the chat.
@@ -281,7 +314,6 @@ def run_process(
         if not complete:
             result.status = "stopped"
         progress.source_finished(result)
-    return summary
 
 
 def _short_label(source: Row, comments: bool) -> str:
@@ -334,6 +366,7 @@ def _process_chat(
     summary: ProcessSummary,
     result: ChatResult,
     progress: Any,
+    workers: Workers,
 ) -> bool:
     """Process a chat's pending messages; True when it was done whole (no limit, no budget
     stop)."""
@@ -344,8 +377,14 @@ def _process_chat(
             return options.page_size
         return options.limit - summary.processed - summary.failed
 
-    for page in _pages(storage, identity, claim.chat_id, options, remaining):
-        outcome = processor.process(storage, page, budget)
+    pages = _pages(storage, identity, claim.chat_id, options, remaining)
+    if workers.jobs > 1:
+        cut, compute = processor.page_inputs, processor.page_documents  # type: ignore[attr-defined]
+        documents_of = workers.documents(pages, cut, compute)
+        outcomes = ((p, Outcome(documents=d)) for p, d in documents_of)
+    else:
+        outcomes = ((p, processor.process(storage, p, budget)) for p in pages)
+    for page, outcome in outcomes:
         documents = outcome.documents
         if documents:
             for document in documents:

@@ -841,7 +841,7 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
         return self._encode_row(table, row, tuple(TABLE_COLUMNS[table]))
 
     @abstractmethod
-    def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
+    def load_rows(self, table: str, rows: Iterable[Sequence[Any]], *, skip_existing: bool) -> int:
         """Insert rows given in this backend's representation (all columns of the table);
         with `skip_existing`, rows whose key is already there are left out. Returns how many
         were inserted. Runs in the caller's transaction."""

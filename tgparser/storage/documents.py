@@ -12,6 +12,7 @@ from the message's current content, else the `builtin` row (see `current_documen
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,6 +30,7 @@ else:
     _Base = object
 
 DOCUMENT_COLUMNS = tuple(TABLE_COLUMNS["documents"])
+_DOCUMENT_COLUMN_SET = frozenset(DOCUMENT_COLUMNS)
 FAILURE_COLUMNS = tuple(TABLE_COLUMNS["document_failures"])
 CACHE_COLUMNS = tuple(TABLE_COLUMNS["llm_cache"])
 # What processing reads of a message (never raw, the largest column).
@@ -109,23 +111,51 @@ class DocumentsMixin(_Base):
         if not rows:
             return 0
         for row in rows:
-            unknown = set(row) - set(DOCUMENT_COLUMNS)
-            if unknown:
+            if not row.keys() <= _DOCUMENT_COLUMN_SET:
+                unknown = set(row) - _DOCUMENT_COLUMN_SET
                 raise ValueError(f"unknown documents column(s): {', '.join(sorted(unknown))}")
-        rows = [{**DOCUMENT_DEFAULTS, "processed_at": _utcnow(), **r} for r in rows]
+        # The hot path of `process`: columns picked and converted without a call per column.
+        defaults = {**DOCUMENT_DEFAULTS, "processed_at": _utcnow()}
+        converters = self._document_converters()
+        values = []
+        for row in rows:
+            encoded = list(map({**defaults, **row}.get, DOCUMENT_COLUMNS))
+            for index, convert in converters:
+                value = encoded[index]
+                if value is not None:
+                    encoded[index] = convert(value)
+            values.append(encoded)
         p = self.placeholder
         key = ("chat_id", "message_id", "processor")
         with self.transaction():
-            self._executemany(
-                self._upsert_sql("documents", DOCUMENT_COLUMNS, key),
-                (self._encode_row("documents", r, DOCUMENT_COLUMNS) for r in rows),
-            )
-            self._executemany(
-                f"DELETE FROM document_failures WHERE chat_id = {p} AND message_id = {p} "
-                f"AND processor = {p}",
-                [(r["chat_id"], r["message_id"], r["processor"]) for r in rows],
-            )
+            self._executemany(self._upsert_sql("documents", DOCUMENT_COLUMNS, key), values)
+            processors = {r["processor"] for r in rows}
+            if self._query(
+                f"SELECT EXISTS (SELECT 1 FROM document_failures WHERE processor IN "
+                f"({', '.join([p] * len(processors))}))",
+                sorted(processors),
+            )[0][0]:
+                self._executemany(
+                    f"DELETE FROM document_failures WHERE chat_id = {p} AND message_id = {p} "
+                    f"AND processor = {p}",
+                    [(r["chat_id"], r["message_id"], r["processor"]) for r in rows],
+                )
         return len(rows)
+
+    def _document_converters(self) -> list[tuple[int, Any]]:
+        """(position, converter) of each documents column whose values the backend converts;
+        an empty list, the commonest JSON value, skips the encoder."""
+        types = TABLE_COLUMNS["documents"]
+        out: list[tuple[int, Any]] = []
+        for index, column in enumerate(DOCUMENT_COLUMNS):
+            convert = self.encoders.get(types[column])
+            if convert is None:
+                continue
+            if types[column] == "json":
+                empty = convert([])
+                convert = functools.partial(_json_or_empty, convert, empty)
+            out.append((index, convert))
+        return out
 
     def get_document(self, chat_id: int, message_id: int, processor: str = "builtin") -> Row | None:
         p = self.placeholder
@@ -584,6 +614,10 @@ def current_document_sql(d: str = "d", m: str = "m") -> str:
         f"{m}.chat_id AND l.message_id = {m}.message_id AND l.processor = 'llm' AND "
         f"l.content_hash = {m}.content_hash) THEN 'llm' ELSE 'builtin' END"
     )
+
+
+def _json_or_empty(convert: Any, empty: Any, value: Any) -> Any:
+    return empty if value == [] else convert(value)
 
 
 def _utcnow() -> datetime:

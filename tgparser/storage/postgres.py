@@ -85,6 +85,7 @@ class PostgresStorage(Storage):
                 f"bad PostgreSQL schema name {schema!r}: use lower-case letters, digits and _"
             )
         self.schema = schema
+        self._writer_search: bool | None = None  # see _fills_search
         # The password goes to libpq as a parameter of its own, never inside the URL text that
         # libpq quotes in its errors: no message can show any part of it.
         conninfo, secrets = pg_connect_args(url.url)
@@ -181,7 +182,9 @@ class PostgresStorage(Storage):
 
     def _insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         # COPY streams the rows in one operation: about 30% cheaper than a pipelined
-        # executemany of INSERTs, server time included.
+        # executemany of INSERTs, server time included. The search vector is left to the
+        # server here (see _search_source): an ingest waits for each batch anyway, and the
+        # server's C regular expressions cut words faster than Python's.
         statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         try:
             with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
@@ -189,6 +192,30 @@ class PostgresStorage(Storage):
                     copy.write_row(self._encode_row(table, row, columns))
         except psycopg.Error as exc:
             raise self._error(exc) from exc
+
+    def _fills_search(self) -> bool:
+        """Whether the writer computes messages.search (migration 0007 made it a plain column;
+        before it, the server generates it)."""
+        if self._writer_search is None:
+            rows = self._query(
+                "SELECT a.attgenerated = '' FROM pg_attribute a "
+                "WHERE a.attrelid = to_regclass('messages') AND a.attname = 'search'"
+            )
+            self._writer_search = bool(rows and rows[0][0])
+        return self._writer_search
+
+    def _search_source(self, table: str, columns: Sequence[str]) -> int | None:
+        """Where the text is among `columns` when rows loaded into `table` carry the search
+        vector, computed here from that text (`search_tokens.tsvector`); else None.
+
+        Only `db copy` sends it (load_rows): there the client reads and sends while the server
+        writes, each on its own core, and the server's share (parsing the words, once per
+        message) was what held the copy back. An ingest works batch by batch, the client
+        waiting for the server: computing the words in Python would only move the work to the
+        slower side, so there the trigger of migration 0007 computes them, as before."""
+        if table != "messages" or "text" not in columns or not self._fills_search():
+            return None
+        return list(columns).index("text")
 
     def _messages_by_ids(self, chat_id: int, ids: list[int]) -> list[Row]:
         # One primary-key probe per id. A plain `message_id = ANY(…)` lets the planner, with
@@ -278,12 +305,17 @@ class PostgresStorage(Storage):
         count, *quarters = self._query(sql)[0]
         return count, checksum.combine_quarters(quarters)
 
-    def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
-        columns = ", ".join(TABLE_COLUMNS[table])
+    def load_rows(self, table: str, rows: Iterable[Sequence[Any]], *, skip_existing: bool) -> int:
+        text_at = self._search_source(table, tuple(TABLE_COLUMNS[table]))
+        if text_at is not None:
+            from tgparser.search_tokens import tsvector
+
+            # Computed as the rows stream out: while the server writes the rows sent before.
+            rows = ((*row, tsvector(row[text_at] or "")) for row in rows)
+        columns = ", ".join([*TABLE_COLUMNS[table], *(["search"] if text_at is not None else [])])
         try:
             if not skip_existing:
-                self._copy_in(table, columns, rows)
-                return len(rows)
+                return self._copy_in(table, columns, rows)
             # COPY cannot skip conflicts: stage the rows, then insert what is missing.
             stage = f"copy_stage_{table}"
             self._execute(
@@ -298,15 +330,18 @@ class PostgresStorage(Storage):
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    def _copy_in(self, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _copy_in(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> int:
         # Text COPY: the server parses each value by its column type, so ISO timestamps and
         # JSON text read from SQLite load as they are.
+        count = 0
         with (
             self.conn.cursor() as cursor,
             cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
         ):
             for row in rows:
                 copy.write_row(row)
+                count += 1
+        return count
 
     @contextmanager
     def bulk_load(self, tables: Sequence[str]) -> Iterator[None]:
@@ -370,6 +405,7 @@ class PostgresStorage(Storage):
 
     def _apply_migration(self, migration: mig.Migration) -> None:
         schema = pgsql.Identifier(self.schema).as_string(self.conn)
+        self._writer_search = None  # a migration may change who computes messages.search
         try:
             with self.conn.transaction():
                 # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema

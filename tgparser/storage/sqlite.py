@@ -179,7 +179,7 @@ class SQLiteStorage(Storage):
         for values in self.iter_table(table, batch_size):
             yield (*values, digest(values, writers))
 
-    def load_rows(self, table: str, rows: Sequence[Sequence[Any]], *, skip_existing: bool) -> int:
+    def load_rows(self, table: str, rows: Iterable[Sequence[Any]], *, skip_existing: bool) -> int:
         columns = tuple(TABLE_COLUMNS[table])
         marks = ", ".join("?" * len(columns))
         conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""

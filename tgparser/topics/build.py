@@ -38,7 +38,7 @@ from tgparser.topics import require_numeric
 from tgparser.topics.cluster import Params, top_two
 from tgparser.topics.text import tokens, words, words_and_terms
 
-BUILDER_VERSION = "builtin-1"
+BUILDER_VERSION = "builtin-2"
 Key = tuple[int, int]
 Progress = Callable[[str, int, int], None]
 

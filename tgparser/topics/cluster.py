@@ -17,7 +17,6 @@ scores it on (text, label) pairs.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -39,12 +38,20 @@ class Params:
     entity_boost: float = 1.0
     max_df_share: float = 0.02
     max_df_floor: int = 200
-    k: int = 6
+    k: int = 10
     edge_min: float = 0.06
     link_min: float = 0.1
+    # build.py: an open post joins an existing topic at ≥ assign_min; topics whose centroids
+    # come within merge_min are merged (daily runs; conservative on purpose)
     assign_min: float = 0.25
     merge_min: float = 0.5
-    refine_passes: int = 2
+    # the clustering core (cluster_matrix): clusters that are each other's closest by centroid
+    # cosine ≥ join_min are joined; a post moves to the closest centroid ≥ refine_min
+    join_min: float = 0.2
+    refine_min: float = 0.12
+    join_rounds: int = 20  # rounds of mutual-closest joins (until none) per round below
+    refine_passes: int = 1
+    rounds: int = 2  # rounds of (centroid joins, refinement)
     chunk: int = 2000
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,10 +81,14 @@ def cluster_matrix(matrix: Any, params: Params, progress: Progress | None = None
         return []
     left, right, sims = knn_edges(matrix, params.k, params.edge_min, params.chunk, progress)
     labels = average_linkage(n, left, right, sims, params.link_min)
-    labels = merge_close(matrix, labels, params.merge_min)
-    for _ in range(params.refine_passes):
-        labels, moved = refine(matrix, labels, params.assign_min, params.chunk)
-        if not moved:
+    for _ in range(params.rounds):
+        labels, merged = join_mutual(matrix, labels, params.join_min, params.join_rounds)
+        moved = 0
+        for _ in range(params.refine_passes):
+            labels, moved = refine(matrix, labels, params.refine_min, params.chunk)
+            if not moved:
+                break
+        if not merged and not moved:
             break
     return labels
 
@@ -113,8 +124,12 @@ def knn_edges(
         rows, cols, data = rows[keep], block.indices[keep], block.data[keep]
         del block
         if len(data):
-            # top k per row: sort by (row, -sim), then take the first k of each row
-            order = np.lexsort((-data, rows))
+            # top k per row: sort by (row, -sim), then take the first k of each row. One
+            # stable sort of row + (1 - sim) / 2 (exact in float64: rows < 2^20, sims are
+            # float32) is the same order as a lexsort, in half the time
+            key = rows + (1.0 - data.astype(np.float64)) * 0.5
+            order = np.argsort(key, kind="stable")
+            del key
             rows, cols, data = rows[order], cols[order], data[order]
             first = np.searchsorted(rows, rows, side="left")
             rank = np.arange(len(rows)) - first
@@ -136,79 +151,88 @@ def knn_edges(
 
 
 def average_linkage(n: int, left: Any, right: Any, sims: Any, link_min: float) -> list[int]:
-    """Greedy average linkage over a sparse similarity graph; missing pairs count as 0."""
-    size = [1] * n
-    adj: list[dict[int, float] | None] = [{} for _ in range(n)]
-    for a, b, s in zip(left.tolist(), right.tolist(), sims.tolist(), strict=True):
-        adj[a][b] = s  # type: ignore[index]
-        adj[b][a] = s  # type: ignore[index]
-    heap = [
-        (-s, a, b) for a, b, s in zip(left.tolist(), right.tolist(), sims.tolist(), strict=True)
-    ]
-    heap = [h for h in heap if -h[0] >= link_min]
-    heapq.heapify(heap)
-    parent = list(range(n))
-    live = len(heap)  # pairs ≥ link_min between live clusters, give or take (a bound)
-    while heap:
-        if len(heap) > 2 * live + 100_000:
-            # compact: every push leaves the pair's older entries stale; rebuilt from the
-            # current values the heap holds exactly the live entries, in the same order
-            heap = _live_pairs(adj, size, link_min)
-            heapq.heapify(heap)
-            live = len(heap)
-            if not heap:
-                break
-        neg, a, b = heapq.heappop(heap)
-        adj_a, adj_b = adj[a], adj[b]
-        if adj_a is None or adj_b is None or b not in adj_a:
-            continue
-        current = adj_a[b] / (size[a] * size[b])
-        if abs(current + neg) > 1e-9:
-            continue  # stale: the pair's clusters changed since this entry was pushed
-        if len(adj_a) < len(adj_b):
-            a, b, adj_a, adj_b = b, a, adj_b, adj_a
-        # merge b into a
-        del adj_a[b]
-        for c, s in adj_b.items():
-            if c == a:
-                continue
-            adj_a[c] = adj_a.get(c, 0.0) + s
-            adj_c = adj[c]
-            del adj_c[b]  # type: ignore[union-attr]
-            adj_c[a] = adj_a[c]  # type: ignore[index]
-        adj[b] = None
-        parent[b] = a
-        size[a] += size[b]
-        for c, s in adj_a.items():
-            avg = s / (size[a] * size[c])
-            if avg >= link_min:
-                heapq.heappush(heap, (-avg, min(a, c), max(a, c)))
-    del heap, adj
-    labels = []
-    for i in range(n):
-        root = i
-        while parent[root] != root:
-            root = parent[root]
-        parent[i] = root
-        labels.append(root)
-    return labels
+    """Average linkage over a sparse similarity graph, cut at `link_min`; missing pairs count
+    as 0. Returns a cluster label (a member's index) per document.
 
+    Average linkage is *reducible*: merging two clusters never makes the merged cluster more
+    similar to a third than the closer of the two was. So merging every pair of clusters that
+    are each other's nearest neighbour (≥ link_min) in one round, and repeating, gives the same
+    clusters at the cut as merging the single best pair at a time (the greedy heap) — but each
+    round is a handful of sparse-matrix operations instead of a Python loop per merge. A
+    cluster left with no neighbour ≥ link_min can never get one (a merged cluster's average is
+    a weighted mean of its parts'), so it leaves the rounds for good.
+    """
+    import numpy as np
+    import scipy.sparse as sp
 
-def _live_pairs(
-    adj: list[dict[int, float] | None], size: list[int], link_min: float
-) -> list[tuple[float, int, int]]:
-    """Heap entries (-average, a, b), a < b, of every live cluster pair ≥ link_min."""
-    out = []
-    for a, adj_a in enumerate(adj):
-        if adj_a is None:
-            continue
-        size_a = size[a]
-        for c, s in adj_a.items():
-            if c > a:
-                avg = s / (size_a * size[c])
-                if avg >= link_min:
-                    out.append((-avg, a, c))
-    return out
+    final = np.arange(n, dtype=np.int64)  # the representative (smallest member) of a cluster
+    if n == 0 or not len(sims):
+        return final.tolist()
+    both = sp.coo_matrix(
+        (
+            np.concatenate([sims, sims]).astype(np.float64),
+            (np.concatenate([left, right]), np.concatenate([right, left])),
+        ),
+        shape=(n, n),
+    ).tocsr()
+    both.sum_duplicates()
+    size = np.ones(n, dtype=np.float64)
+    active = np.arange(n, dtype=np.int64)  # representative of each row of `both`
+    doc_row = np.arange(n, dtype=np.int64)  # row of each document's cluster, -1 once final
+    while both.nnz:
+        m = both.shape[0]
+        rows = np.repeat(np.arange(m), np.diff(both.indptr))
+        cols = both.indices
+        avg = both.data / (size[rows] * size[cols])
+        strong = avg >= link_min
+        if not strong.any():
+            break
+        # each row's nearest cluster (ties: the smaller column), among pairs ≥ link_min
+        s_rows, s_cols, s_avg = rows[strong], cols[strong], avg[strong]
+        order = np.lexsort((s_cols, -s_avg, s_rows))
+        s_rows, s_cols = s_rows[order], s_cols[order]
+        firsts = np.flatnonzero(np.r_[True, s_rows[1:] != s_rows[:-1]])
+        best = np.full(m, -1, dtype=np.int64)
+        best[s_rows[firsts]] = s_cols[firsts]
+        has = best >= 0
+        mutual = np.flatnonzero(has & (best[np.where(has, best, 0)] == np.arange(m)))
+        low = mutual[mutual < best[mutual]]
+        # merge each mutual pair into its lower row; rows with no strong pair are done unless
+        # they are part of a merge now
+        target = np.arange(m)
+        target[best[low]] = low
+        touched = np.zeros(m, dtype=bool)
+        touched[s_rows] = True  # rows with some pair ≥ link_min stay in play
+        keep_rows = np.flatnonzero(touched & (target == np.arange(m)))
+        new_index = np.full(m, -1, dtype=np.int64)
+        new_index[keep_rows] = np.arange(len(keep_rows))
+        row_target = new_index[target]  # -1: the cluster is final
+        merged_into = best[low]
+        for_rep = active.copy()
+        for_rep[merged_into] = np.minimum(active[low], active[merged_into])
+        for_rep[low] = for_rep[merged_into]
+        # documents: follow their row; record finals
+        on = doc_row >= 0
+        rows_of_docs = doc_row[on]
+        final_docs = np.flatnonzero(on)
+        reps = for_rep[rows_of_docs]
+        final[final_docs] = reps
+        doc_row[final_docs] = row_target[rows_of_docs]
+        keep_m = len(keep_rows)
+        if keep_m == 0:
+            break
+        live = row_target >= 0
+        assign = sp.csr_matrix(
+            (np.ones(int(live.sum())), (row_target[live], np.flatnonzero(live))),
+            shape=(keep_m, m),
+        )
+        both = (assign @ both @ assign.T).tocsr()
+        both.setdiag(0)
+        both.eliminate_zeros()
+        size = assign @ size
+        active = np.full(keep_m, n, dtype=np.int64)
+        np.minimum.at(active, row_target[live], for_rep[live])
+    return final.tolist()
 
 
 def centroids(matrix: Any, labels: Sequence[int]) -> tuple[Any, list[int]]:
@@ -270,19 +294,7 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
     cents, ids = centroids(matrix, labels)
     if len(ids) < 2:
         return labels
-    # in blocks of rows, filtered as they come: the whole product of tens of thousands of
-    # centroids that share common terms is most of the build's peak memory
-    transposed = cents.T.tocsr()
-    found_rows, found_cols, found_data = [], [], []
-    for start in range(0, len(ids), MERGE_BLOCK):
-        block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
-        rows = block.row + start
-        keep = (rows < block.col) & (block.data >= merge_min)
-        found_rows.append(rows[keep])
-        found_cols.append(block.col[keep])
-        found_data.append(block.data[keep])
-        del block
-    data = np.concatenate(found_data)
+    rows, cols, data = _close_pairs(cents, merge_min)
     if not len(data):
         return labels
     parent = {i: i for i in ids}
@@ -294,12 +306,202 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
         return x
 
     order = np.argsort(-data)
-    rows, cols = np.concatenate(found_rows)[order], np.concatenate(found_cols)[order]
+    rows, cols = rows[order], cols[order]
     for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
         ra, rb = find(ids[a]), find(ids[b])
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return [find(label) for label in labels]
+
+
+def _close_pairs(cents: Any, merge_min: float) -> tuple[Any, Any, Any]:
+    """(row, col, cosine) of the centroid pairs row < col with cosine ≥ merge_min."""
+    import numpy as np
+
+    # in blocks of rows, filtered as they come: the whole product of tens of thousands of
+    # centroids that share common terms is most of the build's peak memory
+    transposed = cents.T.tocsr()
+    found_rows, found_cols, found_data = [], [], []
+    for start in range(0, cents.shape[0], MERGE_BLOCK):
+        block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
+        rows = block.row + start
+        keep = (rows < block.col) & (block.data >= merge_min)
+        found_rows.append(rows[keep])
+        found_cols.append(block.col[keep])
+        found_data.append(block.data[keep])
+        del block
+    if not found_data:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    return np.concatenate(found_rows), np.concatenate(found_cols), np.concatenate(found_data)
+
+
+def merge_mutual(matrix: Any, labels: list[int], merge_min: float) -> tuple[list[int], int]:
+    """Join the pairs of clusters that are each other's closest by centroid cosine (≥
+    merge_min); returns (labels, number of pairs joined). Repeated, this is centroid linkage
+    by rounds: unlike joining every pair ≥ merge_min at once (connected components), a cluster
+    joins one partner per round and the centroids are recomputed in between, so a chain of
+    look-alike stories does not collapse into one through its middle links."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    cents, ids = centroids(matrix, labels)
+    if len(ids) < 2:
+        return labels, 0
+    # the centroids' top terms only, renormalised: the long tails of big clusters' centroids
+    # are common words that cost most of the product and decide nothing
+    cents = _top_terms(cents.tocsr(), CENTROID_TERMS)
+    norms = np.sqrt(np.asarray(cents.multiply(cents).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    cents = (sp.diags((1.0 / norms).astype(np.float32)) @ cents).tocsr()
+    rows, cols, data = _close_pairs(cents, merge_min)
+    if not len(data):
+        return labels, 0
+    a = np.concatenate([rows, cols])
+    b = np.concatenate([cols, rows])
+    sims = np.concatenate([data, data])
+    order = np.lexsort((b, -sims, a))  # per cluster: the closest first, ties to the lower
+    a, b = a[order], b[order]
+    firsts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    best = np.full(len(ids), -1, dtype=np.int64)
+    best[a[firsts]] = b[firsts]
+    has = best >= 0
+    mutual = np.flatnonzero(has & (best[np.where(has, best, 0)] == np.arange(len(ids))))
+    low = mutual[mutual < best[mutual]]
+    if not len(low):
+        return labels, 0
+    sorted_ids = np.asarray(ids, dtype=np.int64)  # `centroids` returns them sorted
+    new_ids = sorted_ids.copy()
+    joined = np.minimum(sorted_ids[low], sorted_ids[best[low]])
+    new_ids[low] = joined
+    new_ids[best[low]] = joined
+    position = np.searchsorted(sorted_ids, np.asarray(labels, dtype=np.int64))
+    return new_ids[position].tolist(), len(low)
+
+
+def _unit_top(sums: Any) -> Any:
+    """Rows cut to their CENTROID_TERMS largest entries, L2-normalised (float32 CSR)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    rows = _top_terms(sums.tocsr().astype(np.float32), CENTROID_TERMS)
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (sp.diags((1.0 / norms).astype(np.float32)) @ rows).tocsr()
+
+
+def _best_partners(cents: Any, rows: Any, join_min: float) -> tuple[Any, Any, Any, Any]:
+    """For the given rows of `cents`: (row, col, cosine) of their pairs ≥ join_min with
+    another row (blocked products), as flat arrays, plus nothing else."""
+    import numpy as np
+
+    transposed = cents.T.tocsr()
+    out_r, out_c, out_v = [], [], []
+    for start in range(0, len(rows), MERGE_BLOCK):
+        chosen = rows[start : start + MERGE_BLOCK]
+        block = (cents[chosen] @ transposed).tocoo()
+        r = chosen[block.row]
+        keep = (block.data >= join_min) & (r != block.col)
+        out_r.append(r[keep])
+        out_c.append(block.col[keep])
+        out_v.append(block.data[keep])
+        del block
+    if not out_r:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32), transposed
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v), transposed
+
+
+def join_mutual(
+    matrix: Any, labels: list[int], join_min: float, max_rounds: int
+) -> tuple[list[int], int]:
+    """`merge_mutual` repeated until no pair is left (at most max_rounds), incrementally: after
+    a round only the joined clusters' centroids change, so only their similarities — and
+    those of the clusters whose closest partner was one of them — are computed again. Returns
+    (labels, pairs joined)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    ids = sorted(set(labels))
+    m = len(ids)
+    if m < 2:
+        return labels, 0
+    position = np.searchsorted(np.asarray(ids, dtype=np.int64), np.asarray(labels))
+    member = sp.csr_matrix(
+        (np.ones(len(labels), dtype=np.float32), (position, np.arange(len(labels)))),
+        shape=(m, len(labels)),
+    )
+    sums = (member @ matrix).tocsr()  # unnormalised centroids
+    cents = _unit_top(sums)
+    alive = np.ones(m, dtype=bool)
+    best = np.full(m, -1, dtype=np.int64)
+    best_sim = np.zeros(m, dtype=np.float64)
+    target = np.arange(m)  # the row each cluster went into
+
+    def closest(r: Any, c: Any, v: Any, reset: Any) -> None:
+        # rows in `reset` get their closest partner from scratch; every pair may also beat
+        # the current closest of its column (the pairs are symmetric)
+        best[reset] = -1
+        best_sim[reset] = 0.0
+        both_r, both_c = np.concatenate([r, c]), np.concatenate([c, r])
+        both_v = np.concatenate([v, v]).astype(np.float64)
+        if not len(both_v):
+            return
+        order = np.lexsort((both_c, -both_v, both_r))
+        both_r, both_c, both_v = both_r[order], both_c[order], both_v[order]
+        firsts = np.flatnonzero(np.r_[True, both_r[1:] != both_r[:-1]])
+        rr, cc, vv = both_r[firsts], both_c[firsts], both_v[firsts]
+        better = (best[rr] < 0) | (vv > best_sim[rr]) | ((vv == best_sim[rr]) & (cc < best[rr]))
+        best[rr[better]] = cc[better]
+        best_sim[rr[better]] = vv[better]
+
+    r, c, v, _ = _best_partners(cents, np.arange(m), join_min)
+    closest(r, c, v, np.arange(m))
+    total = 0
+    for _ in range(max_rounds):
+        has = best >= 0
+        mutual = np.flatnonzero(has & (best[np.where(has, best, 0)] == np.arange(m)))
+        low = mutual[mutual < best[mutual]]
+        if not len(low):
+            break
+        high = best[low]
+        total += len(low)
+        target[high] = low
+        alive[high] = False
+        # sums: row low += row high; row high emptied
+        fold = np.arange(m)
+        fold[high] = low
+        sums = (
+            sp.csr_matrix((np.ones(m, dtype=np.float32), (fold, np.arange(m))), shape=(m, m)) @ sums
+        )
+        keep = alive.copy()
+        keep[low] = False
+        fresh = _unit_top(sums[low])
+        place = sp.csr_matrix(
+            (np.ones(len(low), dtype=np.float32), (low, np.arange(len(low)))), shape=(m, len(low))
+        )
+        cents = (sp.diags(keep.astype(np.float32)) @ cents + place @ fresh).tocsr()
+        cents.eliminate_zeros()
+        # who must look again: the joined, and those whose closest was joined
+        gone = np.zeros(m, dtype=bool)
+        gone[low] = True
+        gone[high] = True
+        stale = np.flatnonzero(alive & (gone | ((best >= 0) & gone[np.maximum(best, 0)])))
+        best[high] = -1
+        best_sim[high] = 0.0
+        r, c, v, _ = _best_partners(cents, stale, join_min)
+        ok = alive[c]
+        closest(r[ok], c[ok], v[ok], stale)
+    if not total:
+        return labels, 0
+    # follow each cluster to the row it ended in
+    while True:
+        nxt = target[target]
+        if np.array_equal(nxt, target):
+            break
+        target = nxt
+    rep = np.asarray(ids, dtype=np.int64)[target]
+    return rep[position].tolist(), total
 
 
 def top_two(block: Any) -> tuple[Any, Any, Any]:
@@ -314,7 +516,6 @@ def top_two(block: Any) -> tuple[Any, Any, Any]:
     second = np.zeros(n, dtype=np.float64)
     if block.nnz == 0:
         return best, first, second
-    block.sort_indices()
     counts = np.diff(block.indptr)
     has = counts > 0
     data = block.data.astype(np.float64)
@@ -322,6 +523,9 @@ def top_two(block: Any) -> tuple[Any, Any, Any]:
     first[has] = np.maximum.reduceat(data, starts)
     rows = np.repeat(np.arange(n), counts)
     at_max = np.flatnonzero(data == first[rows])
+    # ties go to the smaller column; the row's entries need not be sorted for that (sorting
+    # every row's indices cost more than the rest of this function)
+    at_max = at_max[np.lexsort((block.indices[at_max], rows[at_max]))]
     taken_rows, position = np.unique(rows[at_max], return_index=True)
     chosen = at_max[position]
     best[taken_rows] = block.indices[chosen]

@@ -39,10 +39,15 @@ says said say new one two after amid over per via vs its it's will also who
 їх нас вас є був була було були буде може також вже ще чи або якщо коли де там тут цей ця ці
 той та те який яка яке які свій своя своє свої після через між над під при без лише тільки
 так ні так само теж усі всі весь вся все року році років заявив повідомив повідомляє
+der die das den dem des ein eine einer einem einen eines und oder aber auch auf aus bei bis
+durch für gegen mit nach ohne seit über um unter von vor zu zum zur im ins am an als wie wird
+werden wurde wurden ist sind waren haben hatte sein nicht kein keine noch nur schon
+sich sie er es wir ihr ich dass daß so da dann wenn weil mehr sehr heute jetzt hier dort
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 
 _SENTENCE_END = re.compile(r"[.!?\n]")
+_GAP_WORD = re.compile(r"([\W_]*)(" + _WORD.pattern + ")", re.UNICODE)
 
 _TRANSLIT = str.maketrans(
     {
@@ -60,9 +65,54 @@ def transliterate(word: str) -> str:
     return word.translate(_TRANSLIT)
 
 
+_VOWELS = "aeiouy"
+
+
+def stem_word(lower: str, stem: int) -> str:
+    """A lower-cased word's term: transliterated, cut to `stem` characters, and — when at
+    least 3 characters stay — without trailing vowels, so that the case endings of ru/uk
+    («Тампа», «Тампы», «Тампе») and en "-e"/"-a"/"-y" meet on one stem ("tamp")."""
+    term = transliterate(lower)
+    if not stem:
+        return term
+    term = term[:stem]
+    bare = term.rstrip(_VOWELS)
+    return bare if len(bare) >= 3 else term
+
+
 # word -> term, per stem length: the same words come back in every post
 _term_cache: dict[int, dict[str, str]] = {}
 _CACHE_MAX = 500_000
+
+
+# word as written -> (term or "" to skip it, entity flag), per stem length: the flag is
+# _ALWAYS (a number, an all-caps word), _INSIDE (capitalised: an entity unless it starts a
+# sentence) or _NEVER; the context (sentence start) is all that is looked at per occurrence
+_NEVER, _INSIDE, _ALWAYS = 0, 1, 2
+_word_cache: dict[int, dict[str, tuple[str, int]]] = {}
+
+
+def _classify(word: str, stem: int) -> tuple[str, int]:
+    lower = word.lower()
+    if lower in STOP_WORDS or (len(lower) < 2 and not lower[0].isdigit()):
+        return "", _NEVER
+    if lower[0].isdigit():
+        term = lower.replace(",", ".")
+        if term.strip("0.") == "":
+            return "", _NEVER  # "000" of "100 000": a thousands group, not a number
+        # "16" or "5" name nothing; "2024", "3.3", "312" do
+        return term, _ALWAYS if len(term) > 2 else _NEVER
+    cache = _term_cache.setdefault(stem, {})
+    term = cache.get(lower)
+    if term is None:
+        term = stem_word(lower, stem)
+        if len(cache) < _CACHE_MAX:
+            cache[lower] = term
+    if not term:
+        return "", _NEVER
+    if word.isupper() and len(word) > 1:
+        return term, _ALWAYS
+    return term, _INSIDE if word[0].isupper() else _NEVER
 
 
 def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
@@ -74,33 +124,22 @@ def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
     """
     out: list[str] = []
     entities: set[str] = set()
-    cache = _term_cache.setdefault(stem, {})
-    last_end = 0
-    for match in _WORD.finditer(text):
-        word = match.group()
-        sentence_start = last_end == 0 or _SENTENCE_END.search(text, last_end, match.start())
-        last_end = match.end()
-        lower = word.lower()
-        if lower in STOP_WORDS or (len(lower) < 2 and not lower[0].isdigit()):
-            continue
-        if lower[0].isdigit():
-            term = lower.replace(",", ".")
-            if term.strip("0.") == "":
-                continue  # "000" of "100 000": a thousands group, not a number
-            if len(term) > 2:  # "16" or "5" name nothing; "2024", "3.3", "312" do
-                entities.add(term)
-            out.append(term)
-            continue
-        term = cache.get(lower)
-        if term is None:
-            term = transliterate(lower)[:stem] if stem else transliterate(lower)
+    cache = _word_cache.setdefault(stem, {})
+    first = True
+    # one C-level pass: each word with the gap before it (what lies between two words is
+    # never part of one), which tells whether the word starts a sentence
+    for gap, word in _GAP_WORD.findall(text):
+        hit = cache.get(word)
+        if hit is None:
+            hit = _classify(word, stem)
             if len(cache) < _CACHE_MAX:
-                cache[lower] = term
-        if not term:
-            continue
-        if (word[0].isupper() and not sentence_start) or (word.isupper() and len(word) > 1):
-            entities.add(term)
-        out.append(term)
+                cache[word] = hit
+        term, flag = hit
+        if term:
+            out.append(term)
+            if flag == _ALWAYS or (flag == _INSIDE and not first and not _SENTENCE_END.search(gap)):
+                entities.add(term)
+        first = False
     return out, entities
 
 
@@ -119,7 +158,7 @@ def words_and_terms(text: str, stem: int = 6) -> list[tuple[str, str]]:
             continue
         term = cache.get(lower)
         if term is None:
-            term = transliterate(lower)[:stem] if stem else transliterate(lower)
+            term = stem_word(lower, stem)
         if term:
             out.append((word, term))
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +27,18 @@ class Vocabulary:
     index: dict[str, int] = field(default_factory=dict)
 
     def add(self, docs: Iterable[Sequence[str]]) -> None:
+        # counted at C level (Counter.update); a document's distinct terms in the order they
+        # first appear (not a set's, which hashing reorders from one process to the next), so
+        # the term index — the matrix columns — is the same in every run
+        counts: Counter[str] = Counter()
         for terms in docs:
             self.n_docs += 1
-            for term in set(terms):
-                self.doc_freq[term] = self.doc_freq.get(term, 0) + 1
-                if term not in self.index:
-                    self.index[term] = len(self.index)
+            counts.update(list(dict.fromkeys(terms)))
+        doc_freq, index = self.doc_freq, self.index
+        for term, count in counts.items():
+            doc_freq[term] = doc_freq.get(term, 0) + count
+            if term not in index:
+                index[term] = len(index)
 
     def idf(self, term: str) -> float:
         return math.log((self.n_docs + 1) / (self.doc_freq.get(term, 0) + 1)) + 1.0
