@@ -41,7 +41,9 @@ class TopicsMixin(_Base):
 
     def topic_candidates(self, chat_ids: Sequence[int], since: Any = None) -> Iterator[Row]:
         """The current document of every message of these chats (and of their comments), without
-        its text: key, kind, date, parent, ad/noise flags, duplicate-of. In (chat, date) order."""
+        its text: key, kind, date, parent, ad/noise flags, duplicate-of, processor, and
+        `processed_at` (of comments and duplicates only; None for the others). In (chat, date)
+        order."""
         from tgparser.storage.base import MessageFilter
 
         clauses, params = self._filter_sql(MessageFilter(sources=tuple(chat_ids), since=since))
@@ -50,7 +52,8 @@ class TopicsMixin(_Base):
         sql = (
             "SELECT m.chat_id, m.message_id, m.kind, m.date, m.parent_chat_id, "
             "m.parent_message_id, d.is_ad, d.is_noise, d.duplicate_of_chat_id, "
-            "d.duplicate_of_message_id, d.processor FROM messages m JOIN documents d "
+            "d.duplicate_of_message_id, d.processor, d.processed_at FROM messages m "
+            "JOIN documents d "
             "ON d.chat_id = m.chat_id AND d.message_id = m.message_id "
             f"WHERE {' AND '.join(clauses)} ORDER BY m.chat_id, m.date, m.message_id"
         )
@@ -66,12 +69,17 @@ class TopicsMixin(_Base):
             "duplicate_of_chat_id",
             "duplicate_of_message_id",
             "processor",
+            "processed_at",
         )
         for values in self._stream(sql, params, 5000):
             row = dict(zip(names, values, strict=True))
             row["date"] = self._decode("timestamp", row["date"])
             row["is_ad"] = bool(row["is_ad"])
             row["is_noise"] = bool(row["is_noise"])
+            if row["kind"] == "comment" or row["duplicate_of_message_id"] is not None:
+                row["processed_at"] = self._decode("timestamp", row["processed_at"])
+            else:  # a timestamp per post costs; a build needs it only for these
+                row["processed_at"] = None
             yield row
 
     def document_texts(
@@ -151,6 +159,51 @@ class TopicsMixin(_Base):
 
     def space_members(self, space: str) -> list[Row]:
         return self._select("topic_members", f"WHERE space = {self.placeholder}", (space,))
+
+    def space_member_keys(self, space: str) -> list[tuple[str, int, int, str]]:
+        """(topic_id, chat_id, message_id, kind) of every item of a space: what a daily build
+        needs of the members it does not rewrite (nothing decoded)."""
+        return self._query(  # type: ignore[return-value]
+            "SELECT topic_id, chat_id, message_id, kind FROM topic_members "
+            f"WHERE space = {self.placeholder}",
+            (space,),
+        )
+
+    def members_of_topics(self, space: str, topic_ids: Sequence[str]) -> list[Row]:
+        """The full member rows of these topics of a space."""
+        p = self.placeholder
+        out: list[Row] = []
+        ids = list(topic_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            out += self._select(
+                "topic_members",
+                f"WHERE space = {p} AND topic_id IN ({', '.join([p] * len(chunk))})",
+                [space, *chunk],
+            )
+        return out
+
+    def topic_heads(self, space: str) -> list[Row]:
+        """id, status, type, keywords and centroid of a space's topics: what a daily build
+        needs of the topics it does not rewrite (the rest of a row is read only for those it
+        does: `topics_by_id`)."""
+        columns = ("id", "status", "type", "keywords", "centroid")
+        rows = self._query(
+            f"SELECT {', '.join(columns)} FROM topics WHERE space = {self.placeholder} "
+            "ORDER BY size DESC, id",
+            (space,),
+        )
+        return [self._decode_row("topics", columns, r) for r in rows]
+
+    def topics_by_id(self, topic_ids: Sequence[str]) -> list[Row]:
+        """Full topic rows by id (any order)."""
+        p = self.placeholder
+        out: list[Row] = []
+        ids = list(topic_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            out += self._select("topics", f"WHERE id IN ({', '.join([p] * len(chunk))})", chunk)
+        return out
 
     def topics_of_messages(
         self, keys: Iterable[tuple[int, int]], *, active_only: bool = True

@@ -28,7 +28,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tgparser.errors import TgparserError
@@ -36,7 +36,7 @@ from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
 from tgparser.topics import require_numeric
 from tgparser.topics.cluster import Params, top_two
-from tgparser.topics.text import tokens, words_and_terms
+from tgparser.topics.text import tokens, words, words_and_terms
 
 BUILDER_VERSION = "builtin-2"
 Key = tuple[int, int]
@@ -50,6 +50,7 @@ CENTROID_TERMS = 100  # terms kept of each stored centroid
 ANCHORS = 3
 RELATED_MIN = 0.15  # centroid cosine to list another topic as related
 REBUILD_JACCARD = 0.5
+SEEN_MARGIN = timedelta(minutes=1)  # see `_write`
 
 
 class TopicsError(TgparserError):
@@ -64,6 +65,7 @@ class Post:
     processor: str
     parent: Key | None = None
     duplicate_of: Key | None = None
+    processed_at: datetime | None = None  # of comments and duplicates
 
 
 @dataclass
@@ -90,6 +92,20 @@ class _Topic:
     members: set[Key] = field(default_factory=set)
     centroid: dict[str, float] = field(default_factory=dict)
     changed: bool = False
+    full: bool = True  # False: `row` holds only id, status, type, keywords, centroid
+
+
+def _loader(storage: Storage) -> Callable[[Iterable[_Topic]], None]:
+    """Reads the full rows of topics that have only their head, before a build changes them."""
+
+    def load(topics: Iterable[_Topic]) -> None:
+        heads = {t.id: t for t in topics if not t.full}
+        if heads:
+            for row in storage.topics_by_id(list(heads)):
+                heads[row["id"]].row = row
+                heads[row["id"]].full = True
+
+    return load
 
 
 def space_name(chat_ids: Sequence[int], all_sources: bool) -> str:
@@ -152,18 +168,23 @@ def _build_space(
     rebuild = rebuild or state is None
     report.rebuilt = rebuild
 
-    members = storage.space_members(space)
-    old_topics = {t["id"]: t for t in storage.list_topics(spaces=[space])}
+    # a daily run reads the members' keys and the topics' heads (id, status, centroid, …);
+    # full rows only of the topics it rewrites. A rebuild may rewrite them all.
+    members = storage.space_member_keys(space)
+    old_topics = {
+        t["id"]: t
+        for t in (storage.list_topics(spaces=[space]) if rebuild else storage.topic_heads(space))
+    }
     known_topics = {t["id"]: t for t in storage.list_topics(ids=[k["id"] for k in known])}
     placed: dict[Key, str] = {}  # post -> discovered topic id (posts only)
     placed_known: dict[Key, str] = {}
-    for m in members:
-        if m["kind"] == "post":
-            key = (m["chat_id"], m["message_id"])
-            if m["topic_id"] in known_topics:
-                placed_known[key] = m["topic_id"]
-            elif m["topic_id"] in old_topics:
-                placed[key] = m["topic_id"]
+    for tid, chat_id, message_id, kind in members:
+        if kind == "post":
+            key = (chat_id, message_id)
+            if tid in known_topics:
+                placed_known[key] = tid
+            elif tid in old_topics:
+                placed[key] = tid
 
     # posts that left (deleted, now ads/noise) leave their topics
     live = {p.key for p in posts}
@@ -193,12 +214,13 @@ def _build_space(
     if newest is not None and (counted_until is None or newest.isoformat() > counted_until):
         counted_until = newest.isoformat()
     matrix = _vectorise([docs[k] for k in open_keys], vocab, params)
+    cents = _Centroids(vocab)
     if progress:
         progress("vectors", len(open_keys), len(open_keys))
 
     topics: dict[str, _Topic] = {}
     for tid, row in old_topics.items():
-        topics[tid] = _Topic(tid, row, centroid=dict(row["centroid"]))
+        topics[tid] = _Topic(tid, row, centroid=dict(row["centroid"]), full=rebuild)
     for key, tid in placed.items():
         topics[tid].members.add(key)
     kts: dict[str, _Topic] = {
@@ -214,7 +236,7 @@ def _build_space(
     scores: dict[tuple[str, Key], tuple[float, str]] = {}
     taken: set[Key] = set()
     if kts:
-        assigned = _assign(matrix, open_keys, list(kts.values()), vocab, KNOWN_MIN, 0.0)
+        assigned = _assign(matrix, open_keys, list(kts.values()), cents, KNOWN_MIN, 0.0)
         for key, (tid, score) in assigned.items():
             kts[tid].members.add(key)
             kts[tid].changed = True
@@ -235,7 +257,7 @@ def _build_space(
             matrix[[row_of[k] for k in rest]] if rest else matrix[:0],
             rest,
             active,
-            vocab,
+            cents,
             params.assign_min,
             ASSIGN_MARGIN,
         )
@@ -260,7 +282,10 @@ def _build_space(
             groups.append(sorted(group))
 
     prefix = "all:" if space == "all" else ""
-    _, central = _group_centroids([(g, {}, 0) for g in groups], matrix, row_of, vocab)
+    first, central = _group_centroids([(g, {}, 0) for g in groups], matrix, row_of, vocab)
+    # a topic that is exactly one of these clusters has this centroid (every new topic, and
+    # every topic of a first build): not computed twice
+    of_group = {tuple(g): c for g, c in zip(groups, first, strict=True)}
     if rebuild:
         _map_rebuild(groups, central, topics, space, prefix, now, report)
     else:
@@ -271,17 +296,25 @@ def _build_space(
             report.new_topics += 1
     # 4. centroids, merges of topics that grew together, members, cards
     changed = [t for t in topics.values() if t.changed and t.members]
-    cents, _ = _group_centroids(
-        [(t.members, t.centroid, sum(1 for k in t.members if k not in row_of)) for t in changed],
+    known_centroid = [
+        of_group.get(tuple(sorted(t.members))) if all(k in row_of for k in t.members) else None
+        for t in changed
+    ]
+    todo = [t for t, c in zip(changed, known_centroid, strict=True) if c is None]
+    grown, _ = _group_centroids(
+        [(t.members, t.centroid, sum(1 for k in t.members if k not in row_of)) for t in todo],
         matrix,
         row_of,
         vocab,
     )
-    for topic, centroid in zip(changed, cents, strict=True):
-        topic.centroid = centroid
+    computed = iter(grown)
+    for topic, centroid in zip(changed, known_centroid, strict=True):
+        topic.centroid = centroid if centroid is not None else next(computed)
+    del of_group
     if not rebuild:
         report.grown_topics = sum(1 for t in topics.values() if t.changed and t.id in old_topics)
-    _merge_close(topics, params.merge_min, now, report)
+    load = _loader(storage)
+    _merge_close(topics, params.merge_min, now, report, load, cents)
     return _write(
         storage,
         space,
@@ -299,6 +332,7 @@ def _build_space(
         counted_until,
         docs,
         texts_for=lambda keys: _texts(storage, keys, processors, texts),
+        cents=cents,
         state=state,
     )
 
@@ -327,6 +361,7 @@ def _candidates(
         )
         post = Post((row["chat_id"], row["message_id"]), row["kind"], row["date"], row["processor"])
         post.parent, post.duplicate_of = parent, dup
+        post.processed_at = row["processed_at"]
         if row["kind"] == "comment":
             comments.append(post)
         elif dup is not None:
@@ -366,16 +401,61 @@ def _vectorise(docs: list[Any], vocab: Any, params: Params) -> Any:
 # -- assignment ----------------------------------------------------------------------------------
 
 
-def _centroid_matrix(topics: Sequence[_Topic], vocab: Any) -> Any:
-    import numpy as np
-    import scipy.sparse as sp
+class _Centroids:
+    """Sparse rows of topic centroids over one set of columns (the vocabulary's terms, then
+    any other term a centroid has, e.g. a known topic's), flattened once per run and kept
+    per topic while its centroid stays the same dict: assignment, merges and related topics
+    all use the same thousands of centroids (mapping their terms was most of their cost)."""
 
-    rows, cols, vals = _flat_centroids(topics, vocab.index.get)
-    keep = cols >= 0  # terms the vocabulary no longer has
-    return sp.csr_matrix(
-        (vals[keep].astype(np.float32), (rows[keep], cols[keep])),
-        shape=(len(topics), max(len(vocab.index), 1)),
-    )
+    def __init__(self, vocab: Any) -> None:
+        self.vocab = vocab
+        self.extra: dict[str, int] = {}
+        self.rows: dict[str, tuple[dict[str, float], Any, Any]] = {}
+
+    @property
+    def width(self) -> int:
+        return max(len(self.vocab.index), 1) + len(self.extra)
+
+    def _column(self, term: str) -> int:
+        col = self.vocab.index.get(term)
+        if col is None:
+            col = self.extra.setdefault(term, max(len(self.vocab.index), 1) + len(self.extra))
+        return col
+
+    def _flatten(self, topics: Sequence[_Topic]) -> None:
+        import numpy as np
+
+        stale = [t for t in topics if self.rows.get(t.id, (None,))[0] is not t.centroid]
+        if not stale:
+            return
+        stale = list({t.id: t for t in stale}.values())
+        rows, cols, vals = _flat_centroids(stale, self.vocab.index.get)
+        missing = np.flatnonzero(cols < 0)
+        if len(missing):
+            terms = [term for t in stale for term in t.centroid]
+            for i in missing.tolist():
+                cols[i] = self._column(terms[i])
+        bounds = np.searchsorted(rows, np.arange(len(stale) + 1))
+        for i, topic in enumerate(stale):
+            a, b = bounds[i], bounds[i + 1]
+            self.rows[topic.id] = (topic.centroid, cols[a:b], vals[a:b])
+
+    def matrix(self, topics: Sequence[_Topic], width: int | None = None) -> Any:
+        """CSR (len(topics) × width) of their centroids; columns ≥ width are left out."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        self._flatten(topics)
+        width = self.width if width is None else width
+        parts = [self.rows[t.id] for t in topics]
+        lengths = np.fromiter((len(p[1]) for p in parts), dtype=np.int64, count=len(parts))
+        cols = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+        vals = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
+        rows = np.repeat(np.arange(len(parts)), lengths)
+        keep = cols < width
+        return sp.csr_matrix(
+            (vals[keep], (rows[keep], cols[keep])), shape=(len(topics), max(width, 1))
+        )
 
 
 def _flat_centroids(topics: Sequence[_Topic], column: Callable[[str, int], int]) -> Any:
@@ -401,7 +481,7 @@ def _assign(
     matrix: Any,
     keys: Sequence[Key],
     topics: Sequence[_Topic],
-    vocab: Any,
+    cents: _Centroids,
     minimum: float,
     margin: float,
 ) -> dict[Key, tuple[str, float]]:
@@ -411,7 +491,8 @@ def _assign(
 
     if not keys or not topics:
         return {}
-    cents = _centroid_matrix(topics, vocab).T.tocsr()
+    # terms the vocabulary no longer has are left out
+    cents = cents.matrix(topics, matrix.shape[1]).astype(np.float32).T.tocsr()
     out: dict[Key, tuple[str, float]] = {}
     for start in range(0, len(keys), 2000):
         best, first, second = top_two((matrix[start : start + 2000] @ cents).tocsr())
@@ -609,26 +690,15 @@ def _mark_merged(topic: _Topic, target: str, now: datetime) -> None:
     ]
 
 
-def _centroid_sims(left: Sequence[_Topic], right: Sequence[_Topic], minimum: float) -> Any:
+def _centroid_sims(
+    left: Sequence[_Topic], right: Sequence[_Topic], minimum: float, cents: _Centroids
+) -> Any:
     """Cosines ≥ minimum between the centroids of two lists of topics (a COO matrix)."""
-    import itertools
-
     import numpy as np
     import scipy.sparse as sp
 
-    # columns in the order terms are first seen (left, then right)
-    index = {
-        t: i
-        for i, t in enumerate(
-            dict.fromkeys(itertools.chain.from_iterable(t.centroid for t in (*left, *right)))
-        )
-    }
-    a, b = _flat_centroids(left, index.get), _flat_centroids(right, index.get)
-    shape = max(len(index), 1)
-    ma = sp.csr_matrix((np.asarray(a[2]), (np.asarray(a[0]), np.asarray(a[1]))),
-                       shape=(len(left), shape))  # fmt: skip
-    mb = sp.csr_matrix((np.asarray(b[2]), (np.asarray(b[0]), np.asarray(b[1]))),
-                       shape=(len(right), shape))  # fmt: skip
+    cents._flatten([*left, *right])  # new terms first: both sides get the same width
+    ma, mb = cents.matrix(left), cents.matrix(right)
     # in blocks of rows, filtered as they come: the full product of thousands of centroids
     # that share common terms would not fit in memory
     mbt = mb.T.tocsr()
@@ -648,7 +718,12 @@ def _centroid_sims(left: Sequence[_Topic], right: Sequence[_Topic], minimum: flo
 
 
 def _merge_close(
-    topics: dict[str, _Topic], merge_min: float, now: datetime, report: SpaceReport
+    topics: dict[str, _Topic],
+    merge_min: float,
+    now: datetime,
+    report: SpaceReport,
+    load: Callable[[Iterable[_Topic]], None],
+    cents: _Centroids,
 ) -> None:
     """Two active topics whose centroids came within `merge_min` are one story: the smaller
     is merged into the larger (status, merged_into and lineage on both)."""
@@ -662,7 +737,7 @@ def _merge_close(
     )
     if not changed or len(active) < 2:
         return
-    sims = _centroid_sims(changed, active, merge_min)
+    sims = _centroid_sims(changed, active, merge_min, cents)
     pairs = sorted(
         (
             (-float(v), changed[i].id, active[j].id)
@@ -677,6 +752,7 @@ def _merge_close(
         if one.row["status"] != "active" or two.row["status"] != "active":
             continue
         small, big = sorted((one, two), key=lambda t: (len(t.members), t.id))
+        load((small, big))
         # the union's centroid, weighted by size
         total: Counter[str] = Counter()
         for t in (big, small):
@@ -729,15 +805,6 @@ def _lead(text: str, limit: int) -> str:
     return first if len(first) <= limit else first[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _surfaces(texts: Iterable[str], stem: int) -> dict[str, str]:
-    """term -> the word it most often stands for in these texts (for people to read)."""
-    seen: dict[str, Counter[str]] = defaultdict(Counter)
-    for text in texts:
-        for word, term in words_and_terms(text, stem):
-            seen[term][word] += 1
-    return {t: c.most_common(1)[0][0] for t, c in seen.items()}
-
-
 def _write(
     storage: Storage,
     space: str,
@@ -748,13 +815,14 @@ def _write(
     duplicates: list[Post],
     topics: dict[str, _Topic],
     kts: dict[str, _Topic],
-    old_members: list[Row],
+    old_members: list[tuple[str, int, int, str]],
     vocab: Any,
     params: Params,
     report: SpaceReport,
     counted_until: str | None,
     docs: dict[Key, Any],
     texts_for: Callable[[Iterable[Key]], dict[Key, str]],
+    cents: _Centroids,
     state: Row | None = None,
 ) -> SpaceReport:
     by_key = {p.key: p for p in posts}
@@ -769,9 +837,25 @@ def _write(
     everything = {**topics, **kts}
     # the members of every topic whose bundle may have changed: changed topics, and topics
     # that gained comments or duplicates since (cheap to check by key)
-    old_by_topic: dict[str, dict[Key, Row]] = defaultdict(dict)
-    for m in old_members:
-        old_by_topic[m["topic_id"]][(m["chat_id"], m["message_id"])] = m
+    old_keys: dict[str, set[Key]] = defaultdict(set)
+    for tid, chat_id, message_id, _kind in old_members:
+        old_keys[tid].add((chat_id, message_id))
+    # a comment the last build weighed and left out (off topic) is not stored: a topic needs
+    # a new bundle only for comments or duplicates processed since (with a margin for a
+    # `process` run that overlapped it). A rebuild checks them all.
+    seen_until = (
+        state["updated_at"] - SEEN_MARGIN if state is not None and not report.rebuilt else None
+    )
+    extras = {p.key: p for p in (*comments, *duplicates)}
+
+    def unseen(keys: set[Key]) -> bool:
+        return any(
+            seen_until is None
+            or extras[k].processed_at is None
+            or extras[k].processed_at > seen_until
+            for k in keys
+        )
+
     add: list[Row] = []
     drop: list[tuple[str, str, int, int]] = []
     changed_rows: list[Row] = []
@@ -780,9 +864,13 @@ def _write(
         wanted_extra = {
             c.key for k in topic.members for c in (*comments_of.get(k, ()), *dups_of.get(k, ()))
         }
-        have = set(old_by_topic.get(tid, {}))
-        if topic.changed or not wanted_extra <= have or (have - wanted_extra) != topic.members:
+        have = old_keys.get(tid, set())
+        if topic.changed or (have - wanted_extra) != topic.members or unseen(wanted_extra - have):
             needed.append(topic)
+    _loader(storage)(needed)
+    old_by_topic: dict[str, dict[Key, Row]] = defaultdict(dict)
+    for m in storage.members_of_topics(space, [t.id for t in needed if t.id in old_keys]):
+        old_by_topic[m["topic_id"]][(m["chat_id"], m["message_id"])] = m
     # every text the bundles need, in one batch
     texts = texts_for(
         [
@@ -798,28 +886,45 @@ def _write(
     )
     related: dict[str, list[tuple[float, str]]] = defaultdict(list)
     if needed and active:
-        sims = _centroid_sims(needed, active, RELATED_MIN)
+        sims = _centroid_sims(needed, active, RELATED_MIN, cents)
         for i, j, v in zip(sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True):
             if needed[i] is not active[j]:
                 related[needed[i].id].append((-round(float(v), 6), active[j].id))
-    for topic in needed:
-        tid = topic.id
-        rows, surface = _bundle(topic, comments_of, dups_of, texts, docs, vocab, params)
-        new_keys = {(r["chat_id"], r["message_id"]): r for r in rows}
-        for key in old_by_topic.get(tid, {}):
-            if key not in new_keys:
-                drop.append((space, tid, key[0], key[1]))
-        for key, row in new_keys.items():
-            old = old_by_topic.get(tid, {}).get(key)
-            if (
-                old is None
-                or any(old[c] != row[c] for c in ("role", "kind", "justification"))
-                or abs(old["score"] - row["score"]) > 1e-6
-            ):
-                add.append({**row, "space": space, "added_at": old["added_at"] if old else now})
-        near = [other for _, other in sorted(related.get(tid, []))[:5]]
-        _card(topic, rows, by_key, texts, surface, near, everything, now)
-        changed_rows.append(topic.row)
+    scorer = _Scorer(vocab, cents)
+    speller = _Speller(params.stem)
+    for batch in _batches(needed, lambda t: len(t.members)):
+        for topic, (rows, surface) in zip(
+            batch,
+            _bundles(batch, comments_of, dups_of, texts, docs, scorer, speller, params),
+            strict=True,
+        ):
+            tid = topic.id
+            new_keys = {(r["chat_id"], r["message_id"]): r for r in rows}
+            for key in old_by_topic.get(tid, {}):
+                if key not in new_keys:
+                    drop.append((space, tid, key[0], key[1]))
+            for key, row in new_keys.items():
+                old = old_by_topic.get(tid, {}).get(key)
+                if (
+                    old is None
+                    or any(old[c] != row[c] for c in ("role", "kind", "justification"))
+                    or abs(old["score"] - row["score"]) > 1e-6
+                ):
+                    add.append({**row, "space": space, "added_at": old["added_at"] if old else now})
+            near = [other for _, other in sorted(related.get(tid, []))[:5]]
+            _card(topic, rows, by_key, texts, surface, near, now)
+            changed_rows.append(topic.row)
+    # what a topic is not: the keywords of its related topics, once every card has its
+    # keywords (in one pass, a card before its neighbours' saw them empty)
+    for row in changed_rows:
+        if not row["model"]:
+            mine = set(row["keywords"])
+            row["scope_out"] = [
+                w
+                for tid in row["related_topics"]
+                for w in everything[tid].row.get("keywords", [])[:3]
+                if w not in mine
+            ][:5]
     report.topics = sum(1 for t in topics.values() if t.row["status"] == "active")
     space_row = {
         "space": space,
@@ -837,34 +942,77 @@ def _write(
     return report
 
 
-def _bundle(
-    topic: _Topic,
+def _batches(items: Sequence[_Topic], size: Callable[[_Topic], int], limit: int = 20_000) -> Any:
+    """The topics in batches of about `limit` members: scored together, read once, forgotten."""
+    batch: list[_Topic] = []
+    total = 0
+    for item in items:
+        batch.append(item)
+        total += size(item)
+        if total >= limit:
+            yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
+
+
+def _bundles(
+    topics: Sequence[_Topic],
     comments_of: dict[Key, list[Post]],
     dups_of: dict[Key, list[Post]],
     texts: dict[Key, str],
     docs: dict[Key, Any],
-    vocab: Any,
+    scorer: _Scorer,
+    speller: Callable[[str], list[tuple[str, str]]],
     params: Params,
-) -> tuple[list[Row], dict[str, str]]:
-    """The ranked items of a topic: posts by cosine to the centroid (the top ones anchors),
-    then duplicates of its posts, then on-topic comments under them. Also returns the words
-    the top posts use for the topic's terms (for people to read)."""
-    members = sorted(topic.members)
+) -> list[tuple[list[Row], dict[str, str]]]:
+    """The ranked items of each topic: posts by cosine to the centroid (the top ones anchors),
+    then duplicates of its posts, then on-topic comments under them. Also the words the top
+    posts use for the topic's terms (for people to read). The cosines of all the topics'
+    posts and comments are computed in one sparse product."""
     # each member's text is read once: its (word, term) pairs give the justification words
     # and, for a member not vectorised in this run, its terms
-    spelled = {k: words_and_terms(texts.get(k, ""), params.stem) for k in members}
+    spelled: dict[Key, list[tuple[str, str]]] = {}
+    term_lists: list[list[str]] = []
+    owners: list[int] = []
+    for i, topic in enumerate(topics):
+        for key in sorted(topic.members):
+            spelled[key] = pairs = speller(texts.get(key, ""))
+            doc = docs.get(key)
+            if doc is not None:
+                term_lists.append(doc.terms)
+            else:  # the terms `tokens` gives: it also drops thousands groups ("000")
+                term_lists.append(
+                    [t for w, t in pairs if not (w[0].isdigit() and t.strip("0.") == "")]
+                )
+            owners.append(i)
+            for comment in comments_of.get(key, ()):
+                term_lists.append(tokens(texts.get(comment.key, ""), params.stem)[0])
+                owners.append(i)
+    cosines = iter(scorer.cosines(term_lists, owners, topics))
+    out = []
+    for topic in topics:
+        members = sorted(topic.members)
+        plain: list[tuple[float, Key]] = []
+        comment_scores: dict[Key, float] = {}
+        for key in members:
+            plain.append((next(cosines), key))
+            for comment in comments_of.get(key, ()):
+                comment_scores[comment.key] = next(cosines)
+        out.append(_bundle(topic, plain, comment_scores, comments_of, dups_of, spelled))
+    return out
 
-    def terms_of(key: Key) -> list[str]:
-        doc = docs.get(key)
-        if doc is not None:
-            return doc.terms
-        # the terms `tokens` gives: it also drops thousands groups ("000")
-        return [t for w, t in spelled[key] if not (w[0].isdigit() and t.strip("0.") == "")]
 
-    scored_plain = sorted(
-        ((_cosine(terms_of(k), topic.centroid, vocab)[0], k) for k in members),
-        key=lambda s: (-s[0], s[1]),
-    )
+def _bundle(
+    topic: _Topic,
+    plain: list[tuple[float, Key]],
+    comment_scores: dict[Key, float],
+    comments_of: dict[Key, list[Post]],
+    dups_of: dict[Key, list[Post]],
+    spelled: dict[Key, list[tuple[str, str]]],
+) -> tuple[list[Row], dict[str, str]]:
+    """One topic's ranked items, from the cosines of its posts and comments."""
+    scored_plain = sorted(plain, key=lambda s: (-s[0], s[1]))
     surface: dict[str, str] = {}  # term -> its word in the most central post that has it
     for _, key in scored_plain[:10]:
         for word, term in spelled[key]:
@@ -897,8 +1045,7 @@ def _bundle(
             )
     for _, key, _ in scored:
         for comment in comments_of.get(key, ()):
-            terms, _ = tokens(texts.get(comment.key, ""), params.stem)
-            score, _ = _cosine(terms, topic.centroid, vocab)
+            score = comment_scores[comment.key]
             if score < COMMENT_MIN:
                 continue
             role = "anchor" if key in anchors else "member"
@@ -915,6 +1062,28 @@ def _bundle(
     return rows, surface
 
 
+class _Speller:
+    """`words_and_terms` of many texts, each distinct word mapped once: the same words come
+    back in every post (a word's pairs do not depend on its neighbours)."""
+
+    LIMIT = 300_000  # distinct words remembered
+
+    def __init__(self, stem: int) -> None:
+        self.stem = stem
+        self.memo: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def __call__(self, text: str) -> list[tuple[str, str]]:
+        memo, out = self.memo, []
+        for word in words(text):
+            pairs = memo.get(word)
+            if pairs is None:
+                pairs = tuple(words_and_terms(word, self.stem))
+                if len(memo) < self.LIMIT:
+                    memo[word] = pairs
+            out.extend(pairs)
+        return out
+
+
 def _member(tid: str, key: Key, role: str, kind: str, score: float, why: str) -> Row:
     return {
         "topic_id": tid,
@@ -927,17 +1096,68 @@ def _member(tid: str, key: Key, role: str, kind: str, score: float, why: str) ->
     }
 
 
-def _cosine(terms: list[str], centroid: dict[str, float], vocab: Any) -> tuple[float, set[str]]:
-    """Cosine of a text's TF-IDF vector (as `vectors.vectorise` makes it) to a centroid."""
-    import math
+class _Scorer:
+    """Cosines of texts' TF-IDF vectors to topic centroids: sublinear term frequency times the
+    vocabulary's idf, no entity boost and no document-frequency cut (the member scores of the
+    first version, which scored one text at a time in Python; the same floats up to the
+    order of a sum)."""
 
-    counts = Counter(terms)
-    weights = {
-        t: (1.0 + math.log(c)) * vocab.idf(t) for t, c in counts.items() if t in vocab.doc_freq
-    }
-    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-    shared = {t for t in weights if t in centroid}
-    return sum(weights[t] / norm * centroid[t] for t in shared), shared
+    def __init__(self, vocab: Any, cents: _Centroids) -> None:
+        self.vocab = vocab
+        self.cents = cents
+        self.idf: dict[int, float] = {}  # column -> idf, as `Vocabulary.idf` computes it
+        self.log1 = [0.0, 1.0]  # count -> 1 + log(count)
+
+    def cosines(
+        self, term_lists: Sequence[list[str]], owners: Sequence[int], topics: Sequence[_Topic]
+    ) -> list[float]:
+        """The cosine of each term list to the centroid of topics[owners[i]]."""
+        import math
+        from array import array
+
+        import numpy as np
+        import scipy.sparse as sp
+
+        n = len(term_lists)
+        if not n:
+            return []
+        index = self.vocab.index
+        rows, cols = array("q"), array("q")
+        for row, terms in enumerate(term_lists):
+            ids = [index[t] for t in terms if t in index]
+            cols.extend(ids)
+            rows.extend([row] * len(ids))
+        width = max(len(index), 1)
+        counts = sp.csr_matrix(
+            (
+                np.ones(len(cols), dtype=np.float64),
+                (np.frombuffer(rows, dtype=np.int64), np.frombuffer(cols, dtype=np.int64)),
+            ),
+            shape=(n, width),
+        )
+        counts.sum_duplicates()
+        # idf and 1 + log(tf) with math.log, as the scalar formula: the same floats
+        used = np.unique(counts.indices).tolist()
+        missing = [c for c in used if c not in self.idf]
+        if missing:
+            terms = list(index)
+            for c in missing:
+                self.idf[c] = self.vocab.idf(terms[c])
+        idf = np.zeros(width, dtype=np.float64)
+        idf[used] = [self.idf[c] for c in used]
+        top = int(counts.data.max()) if counts.nnz else 1
+        while len(self.log1) <= top:
+            self.log1.append(1.0 + math.log(len(self.log1)))
+        log1 = np.asarray(self.log1, dtype=np.float64)
+        weights = counts.copy()
+        weights.data = log1[counts.data.astype(np.int64)] * idf[counts.indices]
+        norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        weights.data /= np.repeat(norms, np.diff(weights.indptr))
+        # each row against its topic's centroid
+        cents = self.cents.matrix(topics, width)
+        own = cents[np.asarray(owners, dtype=np.int64)]
+        return np.asarray(weights.multiply(own).sum(axis=1)).ravel().tolist()
 
 
 def _card(
@@ -947,7 +1167,6 @@ def _card(
     texts: dict[Key, str],
     surface: dict[str, str],
     related: list[str],
-    everything: dict[str, _Topic],
     now: datetime,
 ) -> None:
     row = topic.row
@@ -979,14 +1198,6 @@ def _card(
     if row["type"] != "known":
         row["type"] = "cluster" if len(member_keys) >= 2 else "singleton"
     row["related_topics"] = related
-    if not row["model"]:
-        mine = set(row["keywords"])
-        row["scope_out"] = [
-            w
-            for tid in row["related_topics"]
-            for w in everything[tid].row.get("keywords", [])[:3]
-            if w not in mine
-        ][:5]
     row["anchors"] = [{"chat_id": c, "message_id": m} for c, m in anchors]
     row["size"] = len(member_keys)
     row["first_date"] = min(dates) if dates else None

@@ -162,3 +162,9 @@ def words_and_terms(text: str, stem: int = 6) -> list[tuple[str, str]]:
         if term:
             out.append((word, term))
     return out
+
+
+def words(text: str) -> list[str]:
+    """The words of a text as `tokens` and `words_and_terms` split it (stop words included):
+    `words_and_terms(text)` is the concatenation of `words_and_terms(w)` over these."""
+    return _WORD.findall(text)
