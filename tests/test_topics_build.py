@@ -49,6 +49,18 @@ def test_fixture_builds_story_topics_with_stable_ids(storage: Storage) -> None:
     assert rebuilt.rebuilt and rebuilt.new_topics == 0
     assert assignment(storage, SPACE) == placed
 
+    # a space built by an older builder is re-clustered once after an upgrade, ids kept
+    storage._execute(
+        "UPDATE topic_spaces SET builder_version = 'builtin-0' "
+        f"WHERE space = {storage.placeholder}",
+        (SPACE,),
+    )
+    [upgraded] = build(storage, [CHANNEL_ID])
+    assert upgraded.rebuilt and upgraded.new_topics == 0
+    assert assignment(storage, SPACE) == placed
+    [after] = build(storage, [CHANNEL_ID])
+    assert not after.rebuilt
+
 
 def test_ten_percent_new_posts_join_topics_and_move_at_most_one_percent(storage: Storage) -> None:
     rows = stories()

@@ -165,6 +165,10 @@ def _build_space(
     # a known topic added since the last build must see every post: rebuild the space
     if state is not None and any(k["updated_at"] > state["updated_at"] for k in known):
         rebuild = True
+    # a space clustered by another builder version is re-clustered once; the rebuild maps the
+    # new clusters onto the old ids, so an upgrade keeps the topics people refer to
+    if state is not None and state["builder_version"] != BUILDER_VERSION:
+        rebuild = True
     rebuild = rebuild or state is None
     report.rebuilt = rebuild
 
