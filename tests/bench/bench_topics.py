@@ -92,8 +92,8 @@ def quality(args: argparse.Namespace) -> None:
 
 def core(args: argparse.Namespace) -> None:
     """The clustering core alone (`cluster_texts`'s stages), CPU seconds and peak RSS."""
-    from tgparser.topics.cluster import cluster_matrix
-    from tgparser.topics.vectors import Vocabulary, tokenise, vectorise
+    from tgparser.topics.cluster import cluster_matrix, texts_matrix
+    from tgparser.topics.vectors import tokenise
 
     texts, labels = synthetic_posts(args.docs)
     params = Params()
@@ -102,15 +102,7 @@ def core(args: argparse.Namespace) -> None:
     t0 = clock()
     docs = tokenise(texts, params.stem)
     t1 = clock()
-    vocab = Vocabulary()
-    vocab.add(d.terms for d in docs)
-    matrix = vectorise(
-        docs,
-        vocab,
-        entity_boost=params.entity_boost,
-        max_df_share=params.max_df_share,
-        max_df_floor=params.max_df_floor,
-    )
+    matrix = texts_matrix(docs, params)
     del docs
     t2 = clock()
     found = cluster_matrix(matrix, params)

@@ -18,7 +18,7 @@ scores it on (text, label) pairs.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,17 +61,20 @@ class Params:
 def cluster_texts(texts: Sequence[str], params: Params | None = None) -> list[int]:
     """Cluster plain texts; returns one label per text (labels are arbitrary ints)."""
     params = params or Params()
-    docs = tokenise(texts, params.stem)
+    return cluster_matrix(texts_matrix(tokenise(texts, params.stem), params), params)
+
+
+def texts_matrix(docs: Sequence[Any], params: Params) -> Any:
+    """The TF-IDF rows of tokenised texts, weighted by a vocabulary of these texts alone."""
     vocab = Vocabulary()
     vocab.add(d.terms for d in docs)
-    matrix = vectorise(
+    return vectorise(
         docs,
         vocab,
         entity_boost=params.entity_boost,
         max_df_share=params.max_df_share,
         max_df_floor=params.max_df_floor,
     )
-    return cluster_matrix(matrix, params)
 
 
 def cluster_matrix(matrix: Any, params: Params, progress: Progress | None = None) -> list[int]:
@@ -314,6 +317,22 @@ def merge_close(matrix: Any, labels: list[int], merge_min: float) -> list[int]:
     return [find(label) for label in labels]
 
 
+def _blocked_products(
+    cents: Any, transposed: Any, rows: Any = None
+) -> Iterator[tuple[Any, Any, Any]]:
+    """(row, col, cosine) arrays of `cents[rows] @ transposed` (all rows when None), a block
+    of MERGE_BLOCK rows at a time: the whole product is never held at once."""
+    count = cents.shape[0] if rows is None else len(rows)
+    for start in range(0, count, MERGE_BLOCK):
+        if rows is None:
+            block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
+            yield block.row + start, block.col, block.data
+        else:
+            chosen = rows[start : start + MERGE_BLOCK]
+            block = (cents[chosen] @ transposed).tocoo()
+            yield chosen[block.row], block.col, block.data
+
+
 def _close_pairs(cents: Any, merge_min: float) -> tuple[Any, Any, Any]:
     """(row, col, cosine) of the centroid pairs row < col with cosine ≥ merge_min."""
     import numpy as np
@@ -322,14 +341,11 @@ def _close_pairs(cents: Any, merge_min: float) -> tuple[Any, Any, Any]:
     # centroids that share common terms is most of the build's peak memory
     transposed = cents.T.tocsr()
     found_rows, found_cols, found_data = [], [], []
-    for start in range(0, cents.shape[0], MERGE_BLOCK):
-        block = (cents[start : start + MERGE_BLOCK] @ transposed).tocoo()
-        rows = block.row + start
-        keep = (rows < block.col) & (block.data >= merge_min)
+    for rows, cols, data in _blocked_products(cents, transposed):
+        keep = (rows < cols) & (data >= merge_min)
         found_rows.append(rows[keep])
-        found_cols.append(block.col[keep])
-        found_data.append(block.data[keep])
-        del block
+        found_cols.append(cols[keep])
+        found_data.append(data[keep])
     if not found_data:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
@@ -397,15 +413,11 @@ def _best_partners(cents: Any, rows: Any, join_min: float) -> tuple[Any, Any, An
 
     transposed = cents.T.tocsr()
     out_r, out_c, out_v = [], [], []
-    for start in range(0, len(rows), MERGE_BLOCK):
-        chosen = rows[start : start + MERGE_BLOCK]
-        block = (cents[chosen] @ transposed).tocoo()
-        r = chosen[block.row]
-        keep = (block.data >= join_min) & (r != block.col)
+    for r, cols, data in _blocked_products(cents, transposed, rows):
+        keep = (data >= join_min) & (r != cols)
         out_r.append(r[keep])
-        out_c.append(block.col[keep])
-        out_v.append(block.data[keep])
-        del block
+        out_c.append(cols[keep])
+        out_v.append(data[keep])
     if not out_r:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float32), transposed
