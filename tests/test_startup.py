@@ -195,7 +195,7 @@ def test_config_and_data_folders_are_what_platformdirs_says(
 ) -> None:
     import platformdirs
 
-    from tgparser import config
+    from tgparser import paths
 
     for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         if xdg is None:
@@ -206,7 +206,7 @@ def test_config_and_data_folders_are_what_platformdirs_says(
         monkeypatch.delenv("HOME", raising=False)
     else:
         monkeypatch.setenv("HOME", home)
-    assert config.config_dir() == platformdirs.user_config_path("tgparser")
-    assert config.data_dir() == platformdirs.user_data_path("tgparser")
+    assert paths.config_dir() == platformdirs.user_config_path("tgparser")
+    assert paths.data_dir() == platformdirs.user_data_path("tgparser")
     if sys.platform == "linux" and xdg and xdg.startswith("/"):
-        assert config._xdg_dir("XDG_CONFIG_HOME", ".config") is not None  # the short way
+        assert paths._xdg_dir("XDG_CONFIG_HOME", ".config") is not None  # the short way

@@ -51,7 +51,7 @@ class DatabaseURL:
 
 def default_database_url() -> str:
     """The embedded default: `tgparser.db` in the user data folder (platformdirs)."""
-    from tgparser.config import data_dir
+    from tgparser.paths import data_dir
 
     return "sqlite:///" + str(data_dir() / "tgparser.db").lstrip("/")
 

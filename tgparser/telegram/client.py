@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tgparser import __version__
-from tgparser.config import Settings, data_dir
+from tgparser.config import Settings
 from tgparser.errors import ConfigError, TgparserError
+from tgparser.paths import data_dir
 
 if TYPE_CHECKING:
     from telethon import TelegramClient
