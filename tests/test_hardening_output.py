@@ -176,14 +176,16 @@ _WRITER = textwrap.dedent(
 )
 
 
-def _start_writer(target: Path) -> subprocess.Popen[str]:
-    """A process in the middle of writing `target` through `open_output`."""
+def _start_writer(target: Path, *, hangup: object = signal.SIG_DFL) -> subprocess.Popen[str]:
+    """A process in the middle of writing `target` through `open_output`, started with SIGHUP
+    set to `hangup` (the default, as from a terminal, even when the suite runs under nohup)."""
     proc = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(target)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup),
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
@@ -207,6 +209,19 @@ def test_a_signal_removes_the_temporary_file(
     returncode = proc.wait(timeout=30)
     assert returncode != 0 and (code is None or returncode == code)
     assert list(folder.iterdir()) == []  # no temporary file, and no half-written target
+
+
+def test_an_export_under_nohup_keeps_ignoring_sighup(folder: Path) -> None:
+    target = folder / "out.ndjson"
+    proc = _start_writer(target, hangup=signal.SIG_IGN)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)  # still writing: nohup asked for exactly that
+        assert len(_temporaries(folder)) == 1
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def test_a_kill_9_leftover_is_removed_by_the_next_export_but_a_live_one_is_kept(
