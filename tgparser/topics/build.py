@@ -35,7 +35,7 @@ from tgparser.errors import TgparserError
 from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
 from tgparser.topics import require_numeric
-from tgparser.topics.cluster import Params, top_two
+from tgparser.topics.cluster import Params, texts_matrix, top_two
 from tgparser.topics.text import tokens, words, words_and_terms
 
 BUILDER_VERSION = "builtin-2"
@@ -217,7 +217,7 @@ def _build_space(
     newest = max((p.date for p in posts), default=None)
     if newest is not None and (counted_until is None or newest.isoformat() > counted_until):
         counted_until = newest.isoformat()
-    matrix = _vectorise([docs[k] for k in open_keys], vocab, params)
+    matrix = texts_matrix([docs[k] for k in open_keys], params, vocab)
     cents = _Centroids(vocab)
     if progress:
         progress("vectors", len(open_keys), len(open_keys))
@@ -388,18 +388,6 @@ def _tokenise(texts: dict[Key, str], stem: int) -> dict[Key, Any]:
     from tgparser.topics.vectors import Tokenised
 
     return {k: Tokenised(*tokens(t, stem)) for k, t in texts.items()}
-
-
-def _vectorise(docs: list[Any], vocab: Any, params: Params) -> Any:
-    from tgparser.topics.vectors import vectorise
-
-    return vectorise(
-        docs,
-        vocab,
-        entity_boost=params.entity_boost,
-        max_df_share=params.max_df_share,
-        max_df_floor=params.max_df_floor,
-    )
 
 
 # -- assignment ----------------------------------------------------------------------------------

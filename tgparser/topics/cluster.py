@@ -64,10 +64,12 @@ def cluster_texts(texts: Sequence[str], params: Params | None = None) -> list[in
     return cluster_matrix(texts_matrix(tokenise(texts, params.stem), params), params)
 
 
-def texts_matrix(docs: Sequence[Any], params: Params) -> Any:
-    """The TF-IDF rows of tokenised texts, weighted by a vocabulary of these texts alone."""
-    vocab = Vocabulary()
-    vocab.add(d.terms for d in docs)
+def texts_matrix(docs: Sequence[Any], params: Params, vocab: Vocabulary | None = None) -> Any:
+    """The TF-IDF rows of tokenised texts, weighted by `vocab` (a topic space's document
+    frequencies), or by a vocabulary of these texts alone."""
+    if vocab is None:
+        vocab = Vocabulary()
+        vocab.add(d.terms for d in docs)
     return vectorise(
         docs,
         vocab,
