@@ -272,41 +272,24 @@ class LLMClient:
 
     def complete(self, items: list[Item]) -> Reply:
         """Ask for the records of `items` in one request; validate; repair once."""
-        user = json.dumps(
-            {
-                "messages": [
-                    {"id": i.id, "text": i.text, **({"context": i.context} if i.context else {})}
-                    for i in items
-                ]
-            },
-            ensure_ascii=False,
+        payload = {
+            "messages": [
+                {"id": i.id, "text": i.text, **({"context": i.context} if i.context else {})}
+                for i in items
+            ]
+        }
+        ids = [i.id for i in items]
+        answer, reply = self.complete_json(
+            SYSTEM_PROMPT,
+            payload,
+            lambda content: validate_reply(content, ids),
+            len(items),
+            schema=REPLY_SCHEMA,
+            name="documents",
+            repair_detail=", one item per message id",
         )
-        messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": user},
-        ]
-        reply = Reply(attempts=0)
-        try:
-            content = self._chat(messages, len(items), reply)
-            try:
-                reply.items = validate_reply(content, [i.id for i in items])
-            except InvalidReply as exc:
-                messages += [
-                    {"role": "assistant", "content": content},
-                    {
-                        "role": "user",
-                        "content": f"That reply is not valid: {exc}. Answer again with JSON "
-                        "only, exactly as the instructions say, one item per message id.",
-                    },
-                ]
-                content = self._chat(messages, len(items), reply)
-                reply.items = validate_reply(content, [i.id for i in items])
-        except InvalidReply as exc:
-            reply.error = f"invalid reply after a repair request: {exc}"
-        except LLMError as exc:
-            reply.error = str(exc)
-        if self.config.prices is not None:
-            reply.cost = self.config.prices.cost(reply.tokens_in, reply.tokens_out)
+        if answer is not None:
+            reply.items = answer
         return reply
 
     def complete_json(
@@ -318,9 +301,10 @@ class LLMClient:
         *,
         schema: dict[str, Any],
         name: str,
+        repair_detail: str = "",
     ) -> tuple[Any, Reply]:
-        """One request with another prompt and reply schema (e.g. topic cards): the same
-        retries, format fallbacks, one repair request and cost accounting as `complete`.
+        """One request with retries, format fallbacks, one repair request and cost
+        accounting, for any prompt and reply schema (documents, topic cards).
         `validate(content)` returns the parsed answer or raises InvalidReply."""
         messages = [
             {"role": "system", "content": system},
@@ -338,7 +322,7 @@ class LLMClient:
                     {
                         "role": "user",
                         "content": f"That reply is not valid: {exc}. Answer again with JSON "
-                        "only, exactly as the instructions say.",
+                        f"only, exactly as the instructions say{repair_detail}.",
                     },
                 ]
                 content = self._chat(messages, count, reply, schema=schema, name=name)
