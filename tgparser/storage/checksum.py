@@ -86,6 +86,7 @@ _TEXT = {
     "timestamp": _timestamp,
     "json": jsonb_text,
     "bool": lambda v: "true" if v else "false",
+    "weights": str,  # packed text, the same in both dialects
 }
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-ColumnType = Literal["int", "text", "timestamp", "json", "bool", "float"]
+# "weights": a {term: weight} map stored as packed text (terms on one line, their weights on
+# the next; see `storage.topics.pack_weights`), read back as a dict
+ColumnType = Literal["int", "text", "timestamp", "json", "bool", "float", "weights"]
 
 TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
     "sources": {
@@ -203,7 +205,7 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "size": "int",
         "first_date": "timestamp",
         "last_date": "timestamp",
-        "centroid": "json",
+        "centroid": "weights",
         "member_hash": "text",
         "known_topic_id": "text",
         "lineage": "json",

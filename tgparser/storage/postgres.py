@@ -30,6 +30,7 @@ from tgparser.storage.base import (
     json_text,
 )
 from tgparser.storage.columns import TABLE_COLUMNS
+from tgparser.storage.topics import pack_weights, unpack_weights
 from tgparser.storage.urls import DatabaseURL, pg_connect_args
 
 DEFAULT_SCHEMA = "tgparser"
@@ -75,8 +76,12 @@ class PostgresStorage(Storage):
         "timestamp": as_utc,
         "json": _jsonb,
         "bool": bool,
+        "weights": pack_weights,
     }
-    decoders: ClassVar[dict[str, Callable[[Any], Any]]] = {"timestamp": _utc}
+    decoders: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "timestamp": _utc,
+        "weights": unpack_weights,
+    }
 
     def __init__(self, url: DatabaseURL, *, schema: str = DEFAULT_SCHEMA) -> None:
         super().__init__(url)

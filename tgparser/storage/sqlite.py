@@ -24,6 +24,7 @@ from tgparser.storage.base import (
     utcnow,
 )
 from tgparser.storage.columns import TABLE_COLUMNS
+from tgparser.storage.topics import pack_weights, unpack_weights
 from tgparser.storage.urls import DatabaseURL
 
 PAGE_SIZE = 16_384
@@ -50,11 +51,13 @@ class SQLiteStorage(Storage):
         "timestamp": format_timestamp,
         "json": json_text,
         "bool": int,
+        "weights": pack_weights,
     }
     decoders: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "timestamp": parse_timestamp,
         "json": json.loads,
         "bool": bool,
+        "weights": unpack_weights,
     }
 
     def __init__(self, url: DatabaseURL, *, create: bool = True) -> None:

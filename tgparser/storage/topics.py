@@ -9,6 +9,11 @@ A mixin of `Storage` (both adapters), kept out of base.py. Tables (migration 000
 - `topic_members` — a topic's ranked bundle: (space, topic_id, chat_id, message_id) with role
   (anchor | supporting), kind (post | comment | duplicate), score (0–1) and a justification.
 - `known_topics` — topics the user declared (`topics add`).
+
+A topic's centroid ({term: weight}, ~100 terms) is stored as packed text (migration 0008; it
+was JSON): its terms on one line, their weights on the next, each separated by one space —
+a daily build turns every active topic's centroid into one matrix with a few C-level calls
+(`packed_centroids`) instead of decoding thousands of JSON objects.
 """
 
 from __future__ import annotations
@@ -34,53 +39,89 @@ MemberKey = tuple[str, str, int, int]  # (space, topic_id, chat_id, message_id)
 _IN_CHUNK = 400
 
 
+def pack_weights(value: dict[str, float] | str) -> str:
+    """{term: weight} as stored: 'term term …' newline 'weight weight …' ('' when empty).
+    Terms never contain whitespace (they are words); weights are written as Python writes a
+    float, so they read back exactly. Packed text passes through (a copy between backends)."""
+    if isinstance(value, str):
+        return value
+    if not value:
+        return ""
+    terms = " ".join(value)
+    if len(terms.split()) != len(value):  # one C call: an empty term or one with a space
+        raise ValueError(f"a centroid term cannot be empty or hold whitespace: {terms!r}")
+    return terms + "\n" + " ".join([repr(float(w)) for w in value.values()])
+
+
+def unpack_weights(text: str) -> dict[str, float]:
+    """The {term: weight} of `pack_weights`' text, in the order it was written."""
+    if not text:
+        return {}
+    terms, weights = text.split("\n")
+    return dict(zip(terms.split(" "), map(float, weights.split(" ")), strict=True))
+
+
 class TopicsMixin(_Base):
     """Topic storage methods; mixed into `Storage`, so both adapters have them."""
 
     # -- what a build reads -------------------------------------------------------------------
 
-    def topic_candidates(self, chat_ids: Sequence[int], since: Any = None) -> Iterator[Row]:
-        """The current document of every message of these chats (and of their comments), without
-        its text: key, kind, date, parent, ad/noise flags, duplicate-of, processor, and
-        `processed_at` (of comments and duplicates only; None for the others). In (chat, date)
-        order."""
+    def _candidates_from(self, chat_ids: Sequence[int], since: Any) -> tuple[str, list[Any]]:
+        """FROM … WHERE of a space's candidates: the current document of every post, message
+        and comment of these chats, ads and noise left out (they never take part)."""
         from tgparser.storage.base import MessageFilter
 
         clauses, params = self._filter_sql(MessageFilter(sources=tuple(chat_ids), since=since))
         clauses.append(current_document_sql("d", "m"))
         clauses.append("m.kind IN ('post', 'message', 'comment')")
+        clauses.append("NOT d.is_ad AND NOT d.is_noise")
         sql = (
-            "SELECT m.chat_id, m.message_id, m.kind, m.date, m.parent_chat_id, "
-            "m.parent_message_id, d.is_ad, d.is_noise, d.duplicate_of_chat_id, "
-            "d.duplicate_of_message_id, d.processor, d.processed_at FROM messages m "
-            "JOIN documents d "
+            "FROM messages m JOIN documents d "
             "ON d.chat_id = m.chat_id AND d.message_id = m.message_id "
-            f"WHERE {' AND '.join(clauses)} ORDER BY m.chat_id, m.date, m.message_id"
+            f"WHERE {' AND '.join(clauses)}"
         )
-        names = (
-            "chat_id",
-            "message_id",
-            "kind",
-            "date",
-            "parent_chat_id",
-            "parent_message_id",
-            "is_ad",
-            "is_noise",
-            "duplicate_of_chat_id",
-            "duplicate_of_message_id",
-            "processor",
-            "processed_at",
+        return sql, params
+
+    def topic_candidates(
+        self, chat_ids: Sequence[int], since: Any = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """The current document of every message of these chats (and of their comments) that
+        is neither an ad nor noise, without its text, in (chat, date) order: tuples of
+        (chat_id, message_id, kind, date, parent_chat_id, parent_message_id,
+        duplicate_of_chat_id, duplicate_of_message_id, processor, processed_at).
+
+        `date` is fixed-width ISO-8601 UTC text ('YYYY-MM-DDTHH:MM:SS.ffffffZ': it sorts and
+        compares as the time does; parsing 100,000 of them was a second of a daily run);
+        `processed_at` is a datetime for comments and duplicates, None for the others."""
+        where, params = self._candidates_from(chat_ids, since)
+        sql = (
+            f"SELECT m.chat_id, m.message_id, m.kind, {self._timestamp_text('m.date')}, "
+            "m.parent_chat_id, m.parent_message_id, d.duplicate_of_chat_id, "
+            "d.duplicate_of_message_id, d.processor, CASE WHEN m.kind = 'comment' OR "
+            "d.duplicate_of_message_id IS NOT NULL THEN d.processed_at END "
+            f"{where} ORDER BY m.chat_id, m.date, m.message_id"
         )
+        decode = self.decoders.get("timestamp")
         for values in self._stream(sql, params, 5000):
-            row = dict(zip(names, values, strict=True))
-            row["date"] = self._decode("timestamp", row["date"])
-            row["is_ad"] = bool(row["is_ad"])
-            row["is_noise"] = bool(row["is_noise"])
-            if row["kind"] == "comment" or row["duplicate_of_message_id"] is not None:
-                row["processed_at"] = self._decode("timestamp", row["processed_at"])
-            else:  # a timestamp per post costs; a build needs it only for these
-                row["processed_at"] = None
-            yield row
+            if values[9] is not None and decode is not None:
+                yield (*values[:9], decode(values[9]))
+            else:
+                yield tuple(values)
+
+    def topic_fingerprint(self, chat_ids: Sequence[int], since: Any = None) -> list[Any]:
+        """What a space's candidates are, in one aggregate: their number, how many of them are
+        posts (not comments nor duplicates), how many have an LLM document, the newest
+        `processed_at` and the newest message date (as text). A build that finds the same
+        fingerprint as the last one has nothing new to place."""
+        where, params = self._candidates_from(chat_ids, since)
+        sql = (
+            "SELECT count(*), sum(CASE WHEN m.kind <> 'comment' AND d.duplicate_of_message_id "
+            "IS NULL THEN 1 ELSE 0 END), sum(CASE WHEN d.processor = 'llm' THEN 1 ELSE 0 END), "
+            f"max({self._timestamp_text('d.processed_at')}), "
+            f"max({self._timestamp_text('m.date')}) {where}"
+        )
+        count, posts, llm, processed, newest = self._query(sql, params)[0]
+        return [int(count), int(posts or 0), int(llm or 0), processed, newest]
 
     def document_texts(
         self, keys: Iterable[tuple[tuple[int, int], str]]
@@ -113,6 +154,30 @@ class TopicsMixin(_Base):
     def get_topic_space(self, space: str) -> Row | None:
         rows = self._select("topic_spaces", f"WHERE space = {self.placeholder}", (space,))
         return rows[0] if rows else None
+
+    def topic_space_head(self, space: str) -> Row | None:
+        """A space's row without `doc_freq` (the largest value of a space: a build that has
+        nothing to place does not decode it)."""
+        columns = [c for c in SPACE_COLUMNS if c != "doc_freq"]
+        rows = self._query(
+            f"SELECT {', '.join(columns)} FROM topic_spaces WHERE space = {self.placeholder}",
+            (space,),
+        )
+        return self._decode_row("topic_spaces", columns, rows[0]) if rows else None
+
+    def topic_space_doc_freq(self, space: str) -> dict[str, int]:
+        rows = self._query(
+            f"SELECT doc_freq FROM topic_spaces WHERE space = {self.placeholder}", (space,)
+        )
+        return dict(self._decode("json", rows[0][0])) if rows else {}
+
+    def count_topics(self, space: str, status: str) -> int:
+        p = self.placeholder
+        return int(
+            self._query(
+                f"SELECT count(*) FROM topics WHERE space = {p} AND status = {p}", (space, status)
+            )[0][0]
+        )
 
     def list_topic_spaces(self) -> list[Row]:
         return self._select("topic_spaces", tail="ORDER BY space")
@@ -186,14 +251,20 @@ class TopicsMixin(_Base):
     def topic_heads(self, space: str) -> list[Row]:
         """id, status, type, keywords and centroid of a space's topics: what a daily build
         needs of the topics it does not rewrite (the rest of a row is read only for those it
-        does: `topics_by_id`)."""
-        columns = ("id", "status", "type", "keywords", "centroid")
+        does: `topics_by_id`). The centroid is left packed (`pack_weights` text): the build
+        decodes all of them into one matrix at once."""
+        columns = ("id", "status", "type", "keywords")
         rows = self._query(
-            f"SELECT {', '.join(columns)} FROM topics WHERE space = {self.placeholder} "
-            "ORDER BY size DESC, id",
+            f"SELECT {', '.join(columns)}, centroid FROM topics WHERE space = "
+            f"{self.placeholder} ORDER BY size DESC, id",
             (space,),
         )
-        return [self._decode_row("topics", columns, r) for r in rows]
+        out = []
+        for *values, centroid in rows:
+            row = self._decode_row("topics", columns, values)
+            row["centroid"] = centroid
+            out.append(row)
+        return out
 
     def topics_by_id(self, topic_ids: Sequence[str]) -> list[Row]:
         """Full topic rows by id (any order)."""

@@ -27,13 +27,14 @@ import hashlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tgparser.errors import TgparserError
 from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
+from tgparser.storage.topics import unpack_weights
 from tgparser.topics import require_numeric
 from tgparser.topics.cluster import Params, texts_matrix, top_two
 from tgparser.topics.text import tokens, words, words_and_terms
@@ -57,15 +58,28 @@ class TopicsError(TgparserError):
     """A topics command cannot do what it was asked."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Post:
     key: Key
     kind: str
-    date: datetime
+    date: str  # fixed-width ISO-8601 UTC text ('…T12:00:00.000000Z'): compares as the time
     processor: str
     parent: Key | None = None
     duplicate_of: Key | None = None
     processed_at: datetime | None = None  # of comments and duplicates
+
+
+def _stamp(value: datetime | str) -> str:
+    """A time as `Post.date` writes it (an ISO-8601 text of any form, or a datetime)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)  # 'Z': an aware UTC datetime
 
 
 @dataclass
@@ -85,14 +99,49 @@ class SpaceReport:
         return dict(self.__dict__)
 
 
-@dataclass
 class _Topic:
-    id: str
-    row: Row
-    members: set[Key] = field(default_factory=set)
-    centroid: dict[str, float] = field(default_factory=dict)
-    changed: bool = False
-    full: bool = True  # False: `row` holds only id, status, type, keywords, centroid
+    """A topic during a build. Its centroid stays as stored (`packed`, see
+    `storage.topics.pack_weights`) until something needs it as a dict: a daily run puts
+    thousands of untouched centroids into one matrix straight from their packed text."""
+
+    __slots__ = ("_centroid", "changed", "full", "id", "members", "packed", "row")
+
+    def __init__(
+        self,
+        id: str,
+        row: Row,
+        members: set[Key] | None = None,
+        *,
+        centroid: dict[str, float] | None = None,
+        packed: str | None = None,
+        changed: bool = False,
+        full: bool = True,  # False: `row` holds only id, status, type, keywords, centroid
+    ) -> None:
+        self.id = id
+        self.row = row
+        self.members: set[Key] = set() if members is None else members
+        self._centroid = centroid if centroid is not None or packed is not None else {}
+        self.packed = packed
+        self.changed = changed
+        self.full = full
+
+    @property
+    def centroid(self) -> dict[str, float]:
+        if self._centroid is None:
+            self._centroid = unpack_weights(self.packed or "")
+        return self._centroid
+
+    @centroid.setter
+    def centroid(self, value: dict[str, float]) -> None:
+        self._centroid = value
+        self.packed = None
+
+    @property
+    def source(self) -> dict[str, float] | str:
+        """The centroid as it is held: the dict, or the packed text not decoded yet."""
+        if self._centroid is not None:
+            return self._centroid
+        return self.packed or ""
 
 
 def _loader(storage: Storage) -> Callable[[Iterable[_Topic]], None]:
@@ -154,9 +203,11 @@ def _build_space(
 
     now = utcnow()
     report = SpaceReport(space)
-    posts, comments, duplicates = _candidates(storage, chat_ids, since)
-    report.posts = len(posts)
-    state = storage.get_topic_space(space)
+    # the space row without its document frequencies (read below, only when needed)
+    state = storage.topic_space_head(space)
+    # before the candidates are read: a document processed while this build runs makes the
+    # next build see a different fingerprint, never the same one
+    fingerprint = storage.topic_fingerprint(chat_ids, since)
     known = [
         k
         for k in storage.list_known_topics(active_only=True)
@@ -171,6 +222,20 @@ def _build_space(
         rebuild = True
     rebuild = rebuild or state is None
     report.rebuilt = rebuild
+    # a known topic retired since the last build frees its posts: that is a change too
+    touched = state is not None and any(
+        k["updated_at"] > state["updated_at"]
+        for k in storage.list_known_topics()
+        if not k["chat_ids"] or set(k["chat_ids"]) & set(chat_ids)
+    )
+    if not rebuild and not touched and _unchanged(state, fingerprint, params):
+        # no candidate came, left or changed since the last build, with the same parameters:
+        # it would place nothing and rewrite nothing (no centroid or member is read)
+        report.posts = fingerprint[1]
+        report.topics = storage.count_topics(space, "active")
+        return report
+    posts, comments, duplicates = _candidates(storage, chat_ids, since)
+    report.posts = len(posts)
 
     # a daily run reads the members' keys and the topics' heads (id, status, centroid, …);
     # full rows only of the topics it rewrites. A rebuild may rewrite them all.
@@ -199,7 +264,7 @@ def _build_space(
         vocab = Vocabulary()
         open_keys = [p.key for p in posts]
     else:
-        vocab = Vocabulary(dict(state["doc_freq"]), state["n_docs"])
+        vocab = Vocabulary(storage.topic_space_doc_freq(space), state["n_docs"])
         vocab.index = {t: i for i, t in enumerate(vocab.doc_freq)}
         open_keys = [p.key for p in posts if p.key not in placed and p.key not in placed_known]
     by_key = {p.key: p for p in posts}
@@ -209,22 +274,27 @@ def _build_space(
     # document frequencies count each post once: on a rebuild all of them, later only posts
     # newer than the last counted one (open posts from earlier runs were counted then)
     counted_until = None if rebuild else (state["params"] or {}).get("counted_until")
-    vocab.add(
-        docs[k].terms
-        for k in open_keys
-        if counted_until is None or by_key[k].date.isoformat() > counted_until
-    )
+    counted = None if counted_until is None else _stamp(counted_until)
+    vocab.add(docs[k].terms for k in open_keys if counted is None or by_key[k].date > counted)
     newest = max((p.date for p in posts), default=None)
-    if newest is not None and (counted_until is None or newest.isoformat() > counted_until):
-        counted_until = newest.isoformat()
+    if newest is not None and (counted is None or newest > counted):
+        counted_until = _time(newest).isoformat()
     matrix = texts_matrix([docs[k] for k in open_keys], params, vocab)
+    # the tokenised posts are not kept: at 100,000 posts they held ~90 MB through the
+    # clustering and the bundles (which get a member's terms from its words anyway)
+    n_terms = {k: len(docs[k].terms) for k in open_keys}
+    del docs
     cents = _Centroids(vocab)
     if progress:
         progress("vectors", len(open_keys), len(open_keys))
 
     topics: dict[str, _Topic] = {}
     for tid, row in old_topics.items():
-        topics[tid] = _Topic(tid, row, centroid=dict(row["centroid"]), full=rebuild)
+        stored = row["centroid"]
+        if isinstance(stored, str):  # a head: packed, decoded only when needed
+            topics[tid] = _Topic(tid, row, packed=stored, full=rebuild)
+        else:
+            topics[tid] = _Topic(tid, row, centroid=dict(stored), full=rebuild)
     for key, tid in placed.items():
         topics[tid].members.add(key)
     kts: dict[str, _Topic] = {
@@ -282,7 +352,7 @@ def _build_space(
         clusters[label].append(key)
     groups: list[list[Key]] = []
     for group in clusters.values():
-        if len(group) >= 2 or len(docs[group[0]].terms) >= SINGLETON_MIN_TERMS:
+        if len(group) >= 2 or n_terms[group[0]] >= SINGLETON_MIN_TERMS:
             groups.append(sorted(group))
 
     prefix = "all:" if space == "all" else ""
@@ -334,7 +404,7 @@ def _build_space(
         params,
         report,
         counted_until,
-        docs,
+        fingerprint,
         texts_for=lambda keys: _texts(storage, keys, processors, texts),
         cents=cents,
         state=state,
@@ -344,31 +414,44 @@ def _build_space(
 # -- reading -------------------------------------------------------------------------------------
 
 
+def _unchanged(state: Row, fingerprint: list[Any], params: Params) -> bool:
+    """The last build of this space saw the same candidates with the same parameters."""
+    import json
+
+    stored = dict(state["params"] or {})
+    if stored.pop("fingerprint", None) != fingerprint:
+        return False
+    stored.pop("counted_until", None)
+    return stored == json.loads(json.dumps(params.as_dict()))
+
+
 def _candidates(
     storage: Storage, chat_ids: Sequence[int], since: datetime | None
 ) -> tuple[list[Post], list[Post], list[Post]]:
     posts: list[Post] = []
     comments: list[Post] = []
     duplicates: list[Post] = []
-    for row in storage.topic_candidates(chat_ids, since):
-        if row["is_ad"] or row["is_noise"]:
-            continue
-        parent = (
-            (row["parent_chat_id"], row["parent_message_id"])
-            if row["parent_message_id"] is not None
-            else None
-        )
-        dup = (
-            (row["duplicate_of_chat_id"], row["duplicate_of_message_id"])
-            if row["duplicate_of_message_id"] is not None
-            else None
-        )
-        post = Post((row["chat_id"], row["message_id"]), row["kind"], row["date"], row["processor"])
-        post.parent, post.duplicate_of = parent, dup
-        post.processed_at = row["processed_at"]
-        if row["kind"] == "comment":
+    for (
+        chat_id,
+        message_id,
+        kind,
+        date,
+        parent_chat,
+        parent_message,
+        dup_chat,
+        dup_message,
+        processor,
+        processed_at,
+    ) in storage.topic_candidates(chat_ids, since):
+        post = Post((chat_id, message_id), kind, date, processor)
+        if parent_message is not None:
+            post.parent = (parent_chat, parent_message)
+        if dup_message is not None:
+            post.duplicate_of = (dup_chat, dup_message)
+        post.processed_at = processed_at
+        if kind == "comment":
             comments.append(post)
-        elif dup is not None:
+        elif dup_message is not None:
             duplicates.append(post)
         else:
             posts.append(post)
@@ -417,20 +500,22 @@ class _Centroids:
     def _flatten(self, topics: Sequence[_Topic]) -> None:
         import numpy as np
 
-        stale = [t for t in topics if self.rows.get(t.id, (None,))[0] is not t.centroid]
+        stale = [t for t in topics if self.rows.get(t.id, (None,))[0] is not t.source]
         if not stale:
             return
         stale = list({t.id: t for t in stale}.values())
-        rows, cols, vals = _flat_centroids(stale, self.vocab.index.get)
-        missing = np.flatnonzero(cols < 0)
-        if len(missing):
-            terms = [term for t in stale for term in t.centroid]
-            for i in missing.tolist():
+        packed = [t for t in stale if isinstance(t.source, str)]
+        decoded = [t for t in stale if not isinstance(t.source, str)]
+        for group, flat in ((packed, _flat_packed), (decoded, _flat_centroids)):
+            if not group:
+                continue
+            rows, cols, vals, terms = flat(group, self.vocab.index.get)
+            for i in np.flatnonzero(cols < 0).tolist():
                 cols[i] = self._column(terms[i])
-        bounds = np.searchsorted(rows, np.arange(len(stale) + 1))
-        for i, topic in enumerate(stale):
-            a, b = bounds[i], bounds[i + 1]
-            self.rows[topic.id] = (topic.centroid, cols[a:b], vals[a:b])
+            bounds = np.searchsorted(rows, np.arange(len(group) + 1))
+            for i, topic in enumerate(group):
+                a, b = bounds[i], bounds[i + 1]
+                self.rows[topic.id] = (topic.source, cols[a:b], vals[a:b])
 
     def matrix(self, topics: Sequence[_Topic], width: int | None = None) -> Any:
         """CSR (len(topics) × width) of their centroids; columns ≥ width are left out."""
@@ -451,9 +536,9 @@ class _Centroids:
 
 
 def _flat_centroids(topics: Sequence[_Topic], column: Callable[[str, int], int]) -> Any:
-    """(rows, cols, values) arrays of the topics' centroids, in the order of their dicts;
-    `column(term, -1)` gives a term's column (-1: none). Built with C-level maps, not a
-    Python loop per term: thousands of topics × 100 terms."""
+    """(rows, cols, values) arrays of the topics' centroids, in the order of their dicts,
+    and the terms; `column(term, -1)` gives a term's column (-1: none). Built with C-level
+    maps, not a Python loop per term: thousands of topics × 100 terms."""
     import itertools
 
     import numpy as np
@@ -466,7 +551,37 @@ def _flat_centroids(topics: Sequence[_Topic], column: Callable[[str, int], int])
         count=len(terms),
     )
     cols = np.fromiter(map(column, terms, itertools.repeat(-1)), dtype=np.int64, count=len(terms))
-    return np.repeat(np.arange(len(topics)), lengths), cols, values
+    return np.repeat(np.arange(len(topics)), lengths), cols, values, terms
+
+
+def _flat_packed(topics: Sequence[_Topic], column: Callable[[str, int], int]) -> Any:
+    """`_flat_centroids` of centroids still packed as stored: every topic's terms split in
+    one call and every weight parsed in one (`numpy.fromstring`), no dict per topic."""
+    import itertools
+
+    import numpy as np
+
+    term_lines: list[str] = []
+    weight_lines: list[str] = []
+    lengths: list[int] = []
+    for topic in topics:
+        if topic.packed:
+            terms, weights = topic.packed.split("\n")
+            term_lines.append(terms)
+            weight_lines.append(weights)
+            lengths.append(terms.count(" ") + 1)
+        else:
+            lengths.append(0)
+    terms = " ".join(term_lines).split(" ") if term_lines else []
+    values = (
+        np.fromstring(" ".join(weight_lines), dtype=np.float64, sep=" ")
+        if weight_lines
+        else np.zeros(0)
+    )
+    if len(values) != len(terms):
+        raise ValueError("a stored centroid has not as many weights as terms")
+    cols = np.fromiter(map(column, terms, itertools.repeat(-1)), dtype=np.int64, count=len(terms))
+    return np.repeat(np.arange(len(topics)), lengths), cols, values, terms
 
 
 def _assign(
@@ -812,7 +927,7 @@ def _write(
     params: Params,
     report: SpaceReport,
     counted_until: str | None,
-    docs: dict[Key, Any],
+    fingerprint: list[Any],
     texts_for: Callable[[Iterable[Key]], dict[Key, str]],
     cents: _Centroids,
     state: Row | None = None,
@@ -887,7 +1002,7 @@ def _write(
     for batch in _batches(needed, lambda t: len(t.members)):
         for topic, (rows, surface) in zip(
             batch,
-            _bundles(batch, comments_of, dups_of, texts, docs, scorer, speller, params),
+            _bundles(batch, comments_of, dups_of, texts, scorer, speller, params),
             strict=True,
         ):
             tid = topic.id
@@ -922,7 +1037,7 @@ def _write(
         "space": space,
         "chat_ids": sorted(chat_ids),
         "builder_version": BUILDER_VERSION,
-        "params": {**params.as_dict(), "counted_until": counted_until},
+        "params": {**params.as_dict(), "counted_until": counted_until, "fingerprint": fingerprint},
         "doc_freq": vocab.doc_freq,
         "n_docs": vocab.n_docs,
         "built_at": now if report.rebuilt or state is None else state.get("built_at", now),
@@ -953,7 +1068,6 @@ def _bundles(
     comments_of: dict[Key, list[Post]],
     dups_of: dict[Key, list[Post]],
     texts: dict[Key, str],
-    docs: dict[Key, Any],
     scorer: _Scorer,
     speller: Callable[[str], list[tuple[str, str]]],
     params: Params,
@@ -963,20 +1077,14 @@ def _bundles(
     posts use for the topic's terms (for people to read). The cosines of all the topics'
     posts and comments are computed in one sparse product."""
     # each member's text is read once: its (word, term) pairs give the justification words
-    # and, for a member not vectorised in this run, its terms
+    # and its terms (those `tokens` gives: it also drops thousands groups, "000")
     spelled: dict[Key, list[tuple[str, str]]] = {}
     term_lists: list[list[str]] = []
     owners: list[int] = []
     for i, topic in enumerate(topics):
         for key in sorted(topic.members):
             spelled[key] = pairs = speller(texts.get(key, ""))
-            doc = docs.get(key)
-            if doc is not None:
-                term_lists.append(doc.terms)
-            else:  # the terms `tokens` gives: it also drops thousands groups ("000")
-                term_lists.append(
-                    [t for w, t in pairs if not (w[0].isdigit() and t.strip("0.") == "")]
-                )
+            term_lists.append([t for w, t in pairs if not (w[0].isdigit() and t.strip("0.") == "")])
             owners.append(i)
             for comment in comments_of.get(key, ()):
                 term_lists.append(tokens(texts.get(comment.key, ""), params.stem)[0])
@@ -1192,8 +1300,8 @@ def _card(
     row["related_topics"] = related
     row["anchors"] = [{"chat_id": c, "message_id": m} for c, m in anchors]
     row["size"] = len(member_keys)
-    row["first_date"] = min(dates) if dates else None
-    row["last_date"] = max(dates) if dates else None
+    row["first_date"] = _time(min(dates)) if dates else None
+    row["last_date"] = _time(max(dates)) if dates else None
     row["centroid"] = topic.centroid
     if member_hash != row["member_hash"]:
         row["updated_at"] = now
