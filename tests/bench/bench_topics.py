@@ -145,6 +145,10 @@ def speed(args: argparse.Namespace) -> None:
         kept = Path(args.keep) if args.keep else None
         if kept is not None and kept.exists():
             shutil.copyfile(kept, path)  # the generated archive of an earlier run
+            from tgparser.storage import open_storage
+
+            with open_storage(url) as storage:
+                storage.migrate()  # kept by an older version: its schema may be behind
         else:
             start = time.perf_counter()
             _fill(url, 0, texts[: args.docs])

@@ -345,7 +345,10 @@ def _build_space(
     # 3. cluster the leftovers (everything, on a rebuild)
     from tgparser.topics.cluster import cluster_matrix
 
-    sub = matrix[[row_of[k] for k in leftovers]] if leftovers else matrix[:0]
+    if len(leftovers) == len(open_keys):  # a first build: all of them (no copy)
+        sub = matrix
+    else:
+        sub = matrix[[row_of[k] for k in leftovers]] if leftovers else matrix[:0]
     labels = cluster_matrix(sub, params, progress) if leftovers else []
     clusters: dict[int, list[Key]] = defaultdict(list)
     for key, label in zip(leftovers, labels, strict=True):
@@ -389,6 +392,7 @@ def _build_space(
         report.grown_topics = sum(1 for t in topics.values() if t.changed and t.id in old_topics)
     load = _loader(storage)
     _merge_close(topics, params.merge_min, now, report, load, cents)
+    del matrix, sub  # the bundles score members from their words, not from these rows
     return _write(
         storage,
         space,
@@ -1021,6 +1025,11 @@ def _write(
             near = [other for _, other in sorted(related.get(tid, []))[:5]]
             _card(topic, rows, by_key, texts, surface, near, now)
             changed_rows.append(topic.row)
+            # a post or comment belongs to one topic's bundle: its text is done with
+            for key in topic.members:
+                texts.pop(key, None)
+                for comment in comments_of.get(key, ()):
+                    texts.pop(comment.key, None)
     # what a topic is not: the keywords of its related topics, once every card has its
     # keywords (in one pass, a card before its neighbours' saw them empty)
     for row in changed_rows:
