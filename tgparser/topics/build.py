@@ -172,21 +172,33 @@ def build(
     progress: Progress | None = None,
 ) -> list[SpaceReport]:
     """Build the topic spaces of these chats (one per chat, or one across all)."""
+    import gc
+
     require_numeric()
     params = params or Params()
     groups = [list(chat_ids)] if all_sources else [[c] for c in chat_ids]
-    return [
-        _build_space(
-            storage,
-            space_name(group, all_sources),
-            group,
-            since=since,
-            rebuild=rebuild,
-            params=params,
-            progress=progress,
-        )
-        for group in groups
-    ]
+    # A build holds hundreds of thousands of long-lived objects (posts, member keys, words)
+    # and makes no reference cycles worth collecting; the cyclic collector re-scanned them
+    # ~2,500 times (~6 s CPU of a 100,000-post first build, ~1 s of a daily run; peak RSS
+    # +5 MB without it). Reference counting still frees everything as before.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return [
+            _build_space(
+                storage,
+                space_name(group, all_sources),
+                group,
+                since=since,
+                rebuild=rebuild,
+                params=params,
+                progress=progress,
+            )
+            for group in groups
+        ]
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _build_space(
