@@ -50,6 +50,7 @@ def test_column_map_matches_the_migrated_schema(storage: Storage) -> None:
             "json": "TEXT",
             "bool": "INTEGER",
             "float": "REAL",
+            "weights": "TEXT",  # packed {term: weight} (topics.centroid)
         },
         "postgresql": {
             "int": "bigint",
@@ -58,6 +59,7 @@ def test_column_map_matches_the_migrated_schema(storage: Storage) -> None:
             "json": "jsonb",
             "bool": "boolean",
             "float": "double precision",
+            "weights": "text",
         },
     }[storage.dialect]
     for table, columns in TABLE_COLUMNS.items():

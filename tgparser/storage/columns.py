@@ -205,7 +205,6 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "size": "int",
         "first_date": "timestamp",
         "last_date": "timestamp",
-        "centroid": "weights",
         "member_hash": "text",
         "known_topic_id": "text",
         "lineage": "json",
@@ -214,6 +213,8 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "prompt_id": "text",
         "created_at": "timestamp",
         "updated_at": "timestamp",
+        # last: migration 0008 replaced the JSON column with this one (packed text)
+        "centroid": "weights",
     },
     "topic_members": {
         "space": "text",
