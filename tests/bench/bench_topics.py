@@ -93,24 +93,34 @@ def _plain_tfidf(texts: list[str]) -> Any:
 
 
 def single_pass(texts: list[str], cut: float) -> list[int]:
-    """Each text in turn joins the cluster whose centroid is most similar (cosine ≥ cut)."""
-    import numpy as np
-
+    """Each text in turn joins the cluster whose centroid is most similar (cosine ≥ cut).
+    Centroid sums are kept per term (an inverted index), so a text costs its terms' postings,
+    not a pass over every cluster."""
     matrix = _plain_tfidf(texts)
-    sums = np.zeros((0, matrix.shape[1]))
+    postings: dict[int, dict[int, float]] = {}  # term -> {cluster: summed weight}
+    norm2: list[float] = []  # squared norm of each cluster's summed vector
     labels = []
     for row in range(matrix.shape[0]):
-        vec = matrix[row].toarray().ravel()
-        if len(sums):
-            norms = np.linalg.norm(sums, axis=1)
-            sims = sums @ vec / np.where(norms == 0, 1.0, norms)
-            best = int(np.argmax(sims))
-            if sims[best] >= cut:
-                sums[best] += vec
-                labels.append(best)
-                continue
-        sums = np.vstack([sums, vec])
-        labels.append(len(sums) - 1)
+        start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+        terms, weights = matrix.indices[start:stop].tolist(), matrix.data[start:stop].tolist()
+        vec = dict(zip(terms, weights, strict=True))
+        dots: dict[int, float] = {}
+        for term, weight in vec.items():
+            for cluster, summed in postings.get(term, {}).items():
+                dots[cluster] = dots.get(cluster, 0.0) + weight * summed
+        best, best_sim = -1, cut
+        for cluster, dot in dots.items():
+            sim = dot / norm2[cluster] ** 0.5
+            if sim > best_sim or (sim == best_sim and best < 0):
+                best, best_sim = cluster, sim
+        if best < 0:
+            best = len(norm2)
+            norm2.append(0.0)
+        norm2[best] += 2 * dots.get(best, 0.0) + sum(w * w for w in vec.values())
+        for term, weight in vec.items():
+            cell = postings.setdefault(term, {})
+            cell[best] = cell.get(best, 0.0) + weight
+        labels.append(best)
     return labels
 
 
