@@ -293,8 +293,10 @@ def _build_space(
         counted_until = _time(newest).isoformat()
     matrix = texts_matrix([docs[k] for k in open_keys], params, vocab)
     # the tokenised posts are not kept: at 100,000 posts they held ~90 MB through the
-    # clustering and the bundles (which get a member's terms from its words anyway)
+    # clustering and the bundles. The bundles need only the column of each term a post has
+    # in the vocabulary: kept as one int array (`vectorised`)
     n_terms = {k: len(docs[k].terms) for k in open_keys}
+    vectorised = _Columns(vocab.index, [docs[k].terms for k in open_keys])
     del docs
     cents = _Centroids(vocab)
     if progress:
@@ -319,6 +321,7 @@ def _build_space(
 
     # 1. known topics take the open posts that fit them
     row_of = {k: i for i, k in enumerate(open_keys)}
+    vectorised.row = row_of
     scores: dict[tuple[str, Key], tuple[float, str]] = {}
     taken: set[Key] = set()
     if kts:
@@ -421,6 +424,7 @@ def _build_space(
         report,
         counted_until,
         fingerprint,
+        vectorised,
         texts_for=lambda keys: _texts(storage, keys, processors, texts),
         cents=cents,
         state=state,
@@ -944,6 +948,7 @@ def _write(
     report: SpaceReport,
     counted_until: str | None,
     fingerprint: list[Any],
+    vectorised: _Columns,
     texts_for: Callable[[Iterable[Key]], dict[Key, str]],
     cents: _Centroids,
     state: Row | None = None,
@@ -1018,7 +1023,7 @@ def _write(
     for batch in _batches(needed, lambda t: len(t.members)):
         for topic, (rows, surface) in zip(
             batch,
-            _bundles(batch, comments_of, dups_of, texts, scorer, speller, params),
+            _bundles(batch, comments_of, dups_of, texts, vectorised, scorer, speller, params),
             strict=True,
         ):
             tid = topic.id
@@ -1089,6 +1094,7 @@ def _bundles(
     comments_of: dict[Key, list[Post]],
     dups_of: dict[Key, list[Post]],
     texts: dict[Key, str],
+    vectorised: _Columns,
     scorer: _Scorer,
     speller: Callable[[str], list[tuple[str, str]]],
     params: Params,
@@ -1098,14 +1104,20 @@ def _bundles(
     posts use for the topic's terms (for people to read). The cosines of all the topics'
     posts and comments are computed in one sparse product."""
     # each member's text is read once: its (word, term) pairs give the justification words
-    # and its terms (those `tokens` gives: it also drops thousands groups, "000")
+    # and, for a member not vectorised in this run, its terms
     spelled: dict[Key, list[tuple[str, str]]] = {}
-    term_lists: list[list[str]] = []
+    term_lists: list[Any] = []  # a member's terms, or the columns of a vectorised one
     owners: list[int] = []
     for i, topic in enumerate(topics):
         for key in sorted(topic.members):
             spelled[key] = pairs = speller(texts.get(key, ""))
-            term_lists.append([t for w, t in pairs if not (w[0].isdigit() and t.strip("0.") == "")])
+            columns = vectorised.get(key)
+            if columns is not None:
+                term_lists.append(columns)
+            else:  # the terms `tokens` gives: it also drops thousands groups ("000")
+                term_lists.append(
+                    [t for w, t in pairs if not (w[0].isdigit() and t.strip("0.") == "")]
+                )
             owners.append(i)
             for comment in comments_of.get(key, ()):
                 term_lists.append(tokens(texts.get(comment.key, ""), params.stem)[0])
@@ -1217,6 +1229,26 @@ def _member(tid: str, key: Key, role: str, kind: str, score: float, why: str) ->
     }
 
 
+class _Columns:
+    """The vocabulary columns of each vectorised post's terms (those in the vocabulary, in
+    order, repeats kept) in one int array: what scoring needs of a tokenised post, at a
+    fraction of the memory of its term list and entity set. `row`: post -> its row."""
+
+    def __init__(self, index: dict[str, int], term_lists: Sequence[list[str]]) -> None:
+        from array import array
+
+        self.flat = array("q")
+        self.bounds = array("q", [0])
+        for terms in term_lists:
+            self.flat.extend([index[t] for t in terms if t in index])
+            self.bounds.append(len(self.flat))
+        self.row: dict[Key, int] = {}
+
+    def get(self, key: Key) -> Any:
+        i = self.row.get(key)
+        return None if i is None else self.flat[self.bounds[i] : self.bounds[i + 1]]
+
+
 class _Scorer:
     """Cosines of texts' TF-IDF vectors to topic centroids: sublinear term frequency times the
     vocabulary's idf, no entity boost and no document-frequency cut (the member scores of the
@@ -1245,7 +1277,8 @@ class _Scorer:
         index = self.vocab.index
         rows, cols = array("q"), array("q")
         for row, terms in enumerate(term_lists):
-            ids = [index[t] for t in terms if t in index]
+            # an int array: the columns already (a post vectorised in this run)
+            ids = terms if isinstance(terms, array) else [index[t] for t in terms if t in index]
             cols.extend(ids)
             rows.extend([row] * len(ids))
         width = max(len(index), 1)
