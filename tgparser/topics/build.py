@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -295,7 +296,7 @@ def _build_space(
     # the tokenised posts are not kept: at 100,000 posts they held ~90 MB through the
     # clustering and the bundles. The bundles need only the column of each term a post has
     # in the vocabulary: kept as one int array (`vectorised`)
-    n_terms = {k: len(docs[k].terms) for k in open_keys}
+    n_terms = array("i", [len(docs[k].terms) for k in open_keys])  # by row
     vectorised = _Columns(vocab.index, [docs[k].terms for k in open_keys])
     del docs
     cents = _Centroids(vocab)
@@ -370,7 +371,7 @@ def _build_space(
         clusters[label].append(key)
     groups: list[list[Key]] = []
     for group in clusters.values():
-        if len(group) >= 2 or n_terms[group[0]] >= SINGLETON_MIN_TERMS:
+        if len(group) >= 2 or n_terms[row_of[group[0]]] >= SINGLETON_MIN_TERMS:
             groups.append(sorted(group))
 
     prefix = "all:" if space == "all" else ""
@@ -1235,9 +1236,8 @@ class _Columns:
     fraction of the memory of its term list and entity set. `row`: post -> its row."""
 
     def __init__(self, index: dict[str, int], term_lists: Sequence[list[str]]) -> None:
-        from array import array
 
-        self.flat = array("q")
+        self.flat = array("i")  # int32: a vocabulary has far fewer than 2**31 terms
         self.bounds = array("q", [0])
         for terms in term_lists:
             self.flat.extend([index[t] for t in terms if t in index])
@@ -1266,7 +1266,6 @@ class _Scorer:
     ) -> list[float]:
         """The cosine of each term list to the centroid of topics[owners[i]]."""
         import math
-        from array import array
 
         import numpy as np
         import scipy.sparse as sp
@@ -1275,7 +1274,7 @@ class _Scorer:
         if not n:
             return []
         index = self.vocab.index
-        rows, cols = array("q"), array("q")
+        rows, cols = array("q"), array("i")
         for row, terms in enumerate(term_lists):
             # an int array: the columns already (a post vectorised in this run)
             ids = terms if isinstance(terms, array) else [index[t] for t in terms if t in index]
@@ -1285,7 +1284,7 @@ class _Scorer:
         counts = sp.csr_matrix(
             (
                 np.ones(len(cols), dtype=np.float64),
-                (np.frombuffer(rows, dtype=np.int64), np.frombuffer(cols, dtype=np.int64)),
+                (np.frombuffer(rows, dtype=np.int64), np.frombuffer(cols, dtype=np.int32)),
             ),
             shape=(n, width),
         )
