@@ -52,14 +52,17 @@ def _jsonb_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _jsonb_dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+# Made once: json.loads() with hooks builds a new decoder for every call.
+_jsonb_loads = json.JSONDecoder(object_pairs_hook=_jsonb_order, parse_float=_float).decode
+_jsonb_loads_exact = json.JSONDecoder(object_pairs_hook=_jsonb_order, parse_float=Decimal).decode
 
 
 def jsonb_text(text: str) -> str:
     """JSON text as PostgreSQL's jsonb prints it."""
     try:
-        return _jsonb_dumps(json.loads(text, object_pairs_hook=_jsonb_order, parse_float=_float))
+        return _jsonb_dumps(_jsonb_loads(text))
     except _ExponentFloat:
-        return _jsonb_slow(json.loads(text, object_pairs_hook=_jsonb_order, parse_float=Decimal))
+        return _jsonb_slow(_jsonb_loads_exact(text))
 
 
 def _jsonb_slow(value: Any) -> str:
@@ -74,8 +77,9 @@ def _jsonb_slow(value: Any) -> str:
 
 
 def _timestamp(value: Any) -> str:
-    if isinstance(value, str) and len(value) == 28 and value.endswith("Z"):
-        return value[:-1] + "+00:00"  # SQLite's own fixed-width form: no parsing needed
+    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[26] == "Z":
+        # SQLite's own fixed-width form (2024-02-29T23:59:59.999999Z): no parsing needed
+        return value[:-1] + "+00:00"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
