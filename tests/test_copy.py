@@ -439,14 +439,18 @@ def test_checksums_agree_on_awkward_json_both_ways(pair: tuple[str, str]) -> Non
 
 
 def test_float_checksum_text_is_what_postgresql_prints(pg_url: str) -> None:
-    """Scores and costs are doubles: the checksum's text for one must be PostgreSQL's own."""
+    """Scores and costs are doubles: the checksum's text for one must be PostgreSQL's own,
+    and exact (its 8 bytes), so that a change in the last bit shows."""
     import psycopg
 
     from tgparser.storage.checksum import _float_text
 
     values = [0.0, 0.1, 1.0, 2.5, 1e-07, 0.000123, 1e20, 0.1234567890123456789, 12345.678, 3.0e-5]
+    values += [0.1 + 0.2, 0.30000000000000010, -0.0, 5e-324, float("inf"), -1.5, 2**53 + 1.0]
     with psycopg.connect(pg_url) as conn:
         printed = [
-            conn.execute("SELECT %s::float8::numeric::text", (v,)).fetchone()[0] for v in values
+            conn.execute("SELECT encode(float8send(%s::float8), 'hex')", (v,)).fetchone()[0]
+            for v in values
         ]
     assert [_float_text(v) for v in values] == printed
+    assert len(set(printed)) == len(values)  # 0.1 + 0.2 and 0.3000000000000001 differ

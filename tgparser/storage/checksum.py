@@ -5,9 +5,11 @@ as text, which Python reproduces from SQLite's stored values:
 - integers in decimal; text as it is; NULL as U+0001;
 - timestamps as UTC ISO-8601 with microseconds and `+00:00`;
 - booleans as `true` / `false`;
-- floats as PostgreSQL casts a double to numeric (15 significant digits, plain notation);
+- floats (doubles) as the 16 hex digits of their 8 IEEE-754 bytes, big-endian (PostgreSQL's
+  `float8send`): exact, so a change in the last bit shows;
 - JSON as jsonb prints it: keys shortest first, then bytewise; `", "` and `": "` between
-  items; numbers in fixed-point notation.
+  items; numbers as written, in fixed-point notation (jsonb keeps a number as a `numeric`,
+  every digit of it).
 The row's digest is the MD5 of that text (PostgreSQL has md5() built in; a checksum against
 accidents, not an adversary), read as a 128-bit integer; a table's checksum is the sum of its
 rows' digests modulo 2**128, which no row order changes. So PostgreSQL computes a table's
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +31,7 @@ from tgparser.storage.columns import ColumnType
 NULL = "\x01"
 SEPARATOR = "\x1f"
 MODULUS = 1 << 128
+_DOUBLE = struct.Struct(">d")
 
 
 class _ExponentFloat(Exception):
@@ -35,9 +39,12 @@ class _ExponentFloat(Exception):
 
 
 def _float(text: str) -> float:
-    if "e" in text or "E" in text:
-        raise _ExponentFloat  # jsonb prints 1e-07 as 0.0000001: the slow path below
-    return float(text)
+    value = float(text)
+    if repr(value) != text or "e" in text or not value:
+        # jsonb prints 1e-07 as 0.0000001 and -0.0 as 0.0, keeps 1.50 as it is and every
+        # digit of a number no double holds: the slow path below, with the exact number.
+        raise _ExponentFloat
+    return value
 
 
 def _jsonb_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -45,14 +52,17 @@ def _jsonb_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _jsonb_dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+# Made once: json.loads() with hooks builds a new decoder for every call.
+_jsonb_loads = json.JSONDecoder(object_pairs_hook=_jsonb_order, parse_float=_float).decode
+_jsonb_loads_exact = json.JSONDecoder(object_pairs_hook=_jsonb_order, parse_float=Decimal).decode
 
 
 def jsonb_text(text: str) -> str:
     """JSON text as PostgreSQL's jsonb prints it."""
     try:
-        return _jsonb_dumps(json.loads(text, object_pairs_hook=_jsonb_order, parse_float=_float))
+        return _jsonb_dumps(_jsonb_loads(text))
     except _ExponentFloat:
-        return _jsonb_slow(json.loads(text, object_pairs_hook=_jsonb_order, parse_float=Decimal))
+        return _jsonb_slow(_jsonb_loads_exact(text))
 
 
 def _jsonb_slow(value: Any) -> str:
@@ -62,21 +72,21 @@ def _jsonb_slow(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_jsonb_slow(v) for v in value) + "]"
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return format(abs(value) if value.is_zero() else value, "f")  # numeric has no -0
     return _jsonb_dumps(value)
 
 
 def _timestamp(value: Any) -> str:
-    if isinstance(value, str) and len(value) == 28 and value.endswith("Z"):
-        return value[:-1] + "+00:00"  # SQLite's own fixed-width form: no parsing needed
+    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[26] == "Z":
+        # SQLite's own fixed-width form (2024-02-29T23:59:59.999999Z): no parsing needed
+        return value[:-1] + "+00:00"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _float_text(value: Any) -> str:
-    # float8 -> numeric formats with "%.15g" and prints the decimal in plain notation.
-    return format(Decimal(format(float(value), ".15g")), "f")
+    return _DOUBLE.pack(float(value)).hex()  # PostgreSQL: encode(float8send(x), 'hex')
 
 
 _TEXT = {
@@ -116,7 +126,7 @@ def postgres_row_text(columns: dict[str, ColumnType]) -> str:
         elif kind == "text":
             expression = column
         elif kind == "float":
-            expression = f"{column}::numeric::text"
+            expression = f"encode(float8send({column}), 'hex')"
         else:
             expression = f"{column}::text"
         parts.append(f"coalesce({expression}, E'\\x01')")
@@ -124,12 +134,17 @@ def postgres_row_text(columns: dict[str, ColumnType]) -> str:
 
 
 def postgres_table_checksum_sql(table: str, columns: dict[str, ColumnType]) -> str:
-    """SQL giving (row count, the four 32-bit sums of the rows' MD5 digests)."""
+    """SQL giving (row count, the four 32-bit sums of the rows' MD5 digests).
+
+    The digest is a function in FROM, joined laterally to each row, so the server computes
+    it once per row: written as a column of a subquery, the planner pulls the subquery up
+    and copies `md5(<row text>)` into each of the four sums, which printed every row (its
+    jsonb above all) and hashed it four times. The join keeps the parallel plan (each worker
+    hashes and sums its share of the rows)."""
     quarters = ", ".join(
-        f"coalesce(sum(('x' || substr(h, {1 + 8 * i}, 8))::bit(32)::bigint), 0)" for i in range(4)
+        f"coalesce(sum(('x' || substr(d.h, {1 + 8 * i}, 8))::bit(32)::bigint), 0)" for i in range(4)
     )
-    digests = f"SELECT md5({postgres_row_text(columns)}) AS h FROM {table}"
-    return f"SELECT count(*), {quarters} FROM ({digests}) r"
+    return f"SELECT count(*), {quarters} FROM {table}, md5({postgres_row_text(columns)}) AS d(h)"
 
 
 def combine_quarters(quarters: Sequence[Any]) -> int:
