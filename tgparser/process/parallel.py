@@ -23,7 +23,7 @@ PARALLEL_FROM = 1000  # messages a run has read before it starts worker processe
 MAX_JOBS = 8
 ORPHAN_CHECK_SECONDS = 1.0
 
-Page = list[dict[str, Any]]
+Page = list[Any]  # messages as `pending_message_values` rows
 
 
 def default_jobs() -> int:
@@ -45,14 +45,11 @@ class Workers:
         self.pool: Any = None
 
     def documents(
-        self,
-        pages: Iterator[Page],
-        cut: Callable[[Page], Any],
-        compute: Callable[[Any], Page],
-    ) -> Iterator[tuple[Page, Page]]:
-        """(page, its documents: `compute(cut(page))`) for each page, in order: computed
-        here until the pool starts, then by the workers, with at most `jobs` + 1 pages in
-        flight. `cut` makes what is sent to a worker (less to pickle)."""
+        self, pages: Iterator[Page], compute: Callable[[Page], list[Any]]
+    ) -> Iterator[tuple[Page, list[Any]]]:
+        """(page, its documents: `compute(page)`) for each page, in order: computed here
+        until the pool starts, then by the workers, with at most `jobs` + 1 pages in
+        flight."""
         in_flight: deque[tuple[Page, Any]] = deque()
         try:
             for page in pages:
@@ -60,9 +57,9 @@ class Workers:
                 if self.pool is None and self.jobs > 1 and self.seen >= self.start_from:
                     self.pool = _start_pool(self.jobs)
                 if self.pool is None:
-                    yield page, compute(cut(page))
+                    yield page, compute(page)
                     continue
-                in_flight.append((page, self.pool.submit(compute, cut(page))))
+                in_flight.append((page, self.pool.submit(compute, page)))
                 if len(in_flight) > self.jobs:
                     yield _result(*in_flight.popleft())
             while in_flight:
@@ -109,7 +106,7 @@ def _worker_started(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _result(page: Page, future: Any) -> tuple[Page, Page]:
+def _result(page: Page, future: Any) -> tuple[Page, list[Any]]:
     from concurrent.futures.process import BrokenProcessPool
 
     try:
