@@ -50,7 +50,7 @@ class Workers:
         """(page, its documents: `compute(page)`) for each page, in order: computed here
         until the pool starts, then by the workers, with at most `jobs` + 1 pages in
         flight."""
-        in_flight: deque[tuple[Page, Any]] = deque()
+        in_flight: deque[tuple[Page, list[Any]]] = deque()
         try:
             for page in pages:
                 self.seen += len(page)
@@ -59,14 +59,19 @@ class Workers:
                 if self.pool is None:
                     yield page, compute(page)
                     continue
-                in_flight.append((page, self.pool.submit(compute, page)))
+                # Each page in `jobs` parts, one a worker: a chat of one page (a discussion
+                # group's few comments) keeps every core busy too.
+                size = -(-len(page) // self.jobs)
+                parts = [page[i : i + size] for i in range(0, len(page), size)]
+                in_flight.append((page, [self.pool.submit(compute, part) for part in parts]))
                 if len(in_flight) > self.jobs:
                     yield _result(*in_flight.popleft())
             while in_flight:
                 yield _result(*in_flight.popleft())
         finally:
-            for _, future in in_flight:  # stopped early: what is not written is not wanted
-                future.cancel()
+            for _, futures in in_flight:  # stopped early: what is not written is not wanted
+                for future in futures:
+                    future.cancel()
 
     def close(self) -> None:
         if self.pool is not None:
@@ -106,12 +111,15 @@ def _worker_started(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _result(page: Page, future: Any) -> tuple[Page, list[Any]]:
+def _result(page: Page, futures: list[Any]) -> tuple[Page, list[Any]]:
     from concurrent.futures.process import BrokenProcessPool
 
+    documents: list[Any] = []
     try:
-        return page, future.result()
+        for future in futures:
+            documents += future.result()
     except BrokenProcessPool as exc:
         raise TgparserError(
             "a worker process died (out of memory?); run again, or with --jobs 1"
         ) from exc
+    return page, documents
