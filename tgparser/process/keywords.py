@@ -13,9 +13,9 @@ SUMMARY_CHARS characters; a first sentence that is longer is cut at a word and e
 from __future__ import annotations
 
 import functools
-import operator
 import re
 from collections import Counter
+from itertools import filterfalse
 
 from tgparser.process.language import words_of
 from tgparser.process.stopwords import STOPWORDS
@@ -26,7 +26,6 @@ SUMMARY_CHARS = 280
 _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
 _ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
-_COUNT = operator.itemgetter(1)
 _LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
 
 
@@ -57,10 +56,9 @@ def keywords_of_words(
     # checked, grouped by stem and scored in Python.
     want = limit * 3
     top: list[tuple[str, int]] = []
-    for item in sorted(counts.items(), key=_COUNT, reverse=True):
-        w = item[0]
-        if len(w) > 2 and w not in stop and not w[0].isdigit():
-            top.append(item)
+    for w in filterfalse(stop.__contains__, sorted(counts, key=counts.__getitem__, reverse=True)):
+        if len(w) > 2 and not w[0].isdigit():
+            top.append((w, counts[w]))
             if len(top) == want:
                 break
     latin_bonus = language not in _LATIN_TEXT
@@ -83,8 +81,9 @@ def keywords_of_words(
     # Best score first; ties in order of first appearance (a stable sort, even reversed).
     ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:limit]
     shown = [forms[k] for k in ranked]
-    # Product names keep their spelling: PostgreSQL, VACUUM, iPhone.
-    if len(lower) == len(text):
+    # Product names keep their spelling: PostgreSQL, VACUUM, iPhone (a text without capitals
+    # has none to keep).
+    if len(lower) == len(text) and lower != text:
         for n, word in enumerate(shown):
             at = lower.find(word)
             written = text[at : at + len(word)] if at >= 0 else word
