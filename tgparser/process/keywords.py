@@ -25,6 +25,7 @@ SUMMARY_CHARS = 280
 
 _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
+_ENDS = ".!?…\n"
 _ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
 _LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
 
@@ -122,7 +123,9 @@ def summary(text: str, limit: int = SUMMARY_CHARS) -> str:
     window = text[: limit + 2]  # sentence ends past this cannot matter
     out = ""
     position = 0
-    for end in _SENTENCE_END.finditer(window):
+    # Without any of the characters a sentence end needs, the pattern cannot match.
+    ends = _SENTENCE_END.finditer(window) if any(map(window.__contains__, _ENDS)) else ()
+    for end in ends:
         sentence = window[position : end.start()].strip()
         position = end.end()
         if not sentence:
