@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import operator
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from tgparser.process.ads import ad_reasons
@@ -11,7 +14,7 @@ from tgparser.process.clean import clean_message
 from tgparser.process.keywords import keywords_of_words, summary
 from tgparser.process.language import _NOT_TEXT, language_of_words, words_of
 from tgparser.process.noise import noise_reason
-from tgparser.storage.documents import ProcessorIdentity
+from tgparser.storage.documents import PROCESS_MESSAGE_COLUMNS, ProcessorIdentity, document_values
 
 # Bump when any builtin field would come out differently: every document is then redone.
 VERSION = "1"
@@ -97,16 +100,22 @@ def builtin_documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [builtin_document(m) for m in messages]
 
 
-# What the builtin processor reads of a message: all a worker process is sent.
+# What the builtin processor reads of a message.
 INPUT_FIELDS = ("chat_id", "message_id", "content_hash", "text", "entities", "kind", "action")
 INPUT_FIELDS += ("media_kind",)
+_READ = operator.itemgetter(*(PROCESS_MESSAGE_COLUMNS.index(c) for c in INPUT_FIELDS))
+_ENTITIES = INPUT_FIELDS.index("entities")
 
 
-def builtin_inputs(messages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """A page's messages cut to INPUT_FIELDS, as tuples: cheap to send to a worker."""
-    return [tuple(map(m.get, INPUT_FIELDS)) for m in messages]
-
-
-def builtin_documents_of_inputs(inputs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """The documents of a page sent as `builtin_inputs` (what a worker process runs)."""
-    return [builtin_document(dict(zip(INPUT_FIELDS, values, strict=True))) for values in inputs]
+def builtin_values(rows: list[tuple[Any, ...]], encoders: Mapping[str, Any]) -> list[list[Any]]:
+    """The documents of a page of `pending_message_values` rows (messages as stored) in
+    their stored form (`document_values` with a backend's `encoders`), `processed_at` left
+    for the writer: what a worker process runs, so the main process only writes."""
+    documents = []
+    for row in rows:
+        values = list(_READ(row))
+        entities = values[_ENTITIES]
+        if isinstance(entities, str):  # JSON text (SQLite); PostgreSQL's driver decodes it
+            values[_ENTITIES] = json.loads(entities)
+        documents.append(builtin_document(dict(zip(INPUT_FIELDS, values, strict=True))))
+    return document_values(documents, encoders)

@@ -13,9 +13,9 @@ SUMMARY_CHARS characters; a first sentence that is longer is cut at a word and e
 from __future__ import annotations
 
 import functools
-import operator
 import re
 from collections import Counter
+from itertools import filterfalse
 
 from tgparser.process.language import words_of
 from tgparser.process.stopwords import STOPWORDS
@@ -25,8 +25,8 @@ SUMMARY_CHARS = 280
 
 _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[@#]\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]*\s+|\n+")
+_ENDS = ".!?…\n"
 _ALWAYS_STOP = STOPWORDS["ru"] | STOPWORDS["uk"] | STOPWORDS["en"]
-_COUNT = operator.itemgetter(1)
 _LATIN_TEXT = frozenset({"en", "de", "es", "it", "tr", "fr", "pt", "und"})
 
 
@@ -57,10 +57,9 @@ def keywords_of_words(
     # checked, grouped by stem and scored in Python.
     want = limit * 3
     top: list[tuple[str, int]] = []
-    for item in sorted(counts.items(), key=_COUNT, reverse=True):
-        w = item[0]
-        if len(w) > 2 and w not in stop and not w[0].isdigit():
-            top.append(item)
+    for w in filterfalse(stop.__contains__, sorted(counts, key=counts.__getitem__, reverse=True)):
+        if len(w) > 2 and not w[0].isdigit():
+            top.append((w, counts[w]))
             if len(top) == want:
                 break
     latin_bonus = language not in _LATIN_TEXT
@@ -83,8 +82,9 @@ def keywords_of_words(
     # Best score first; ties in order of first appearance (a stable sort, even reversed).
     ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:limit]
     shown = [forms[k] for k in ranked]
-    # Product names keep their spelling: PostgreSQL, VACUUM, iPhone.
-    if len(lower) == len(text):
+    # Product names keep their spelling: PostgreSQL, VACUUM, iPhone (a text without capitals
+    # has none to keep).
+    if len(lower) == len(text) and lower != text:
         for n, word in enumerate(shown):
             at = lower.find(word)
             written = text[at : at + len(word)] if at >= 0 else word
@@ -123,7 +123,9 @@ def summary(text: str, limit: int = SUMMARY_CHARS) -> str:
     window = text[: limit + 2]  # sentence ends past this cannot matter
     out = ""
     position = 0
-    for end in _SENTENCE_END.finditer(window):
+    # Without any of the characters a sentence end needs, the pattern cannot match.
+    ends = _SENTENCE_END.finditer(window) if any(map(window.__contains__, _ENDS)) else ()
+    for end in ends:
         sentence = window[position : end.start()].strip()
         position = end.end()
         if not sentence:

@@ -161,7 +161,7 @@ _LATIN_WORDS = {w: lang for lang in _LATIN_LANGUAGES for w in _LATIN_ONLY[lang]}
 
 
 def _letters(text: str, alphabet: str) -> int:
-    return sum(text.count(c) for c in alphabet)
+    return sum(map(text.count, alphabet))
 
 
 def _cyrillic(words: Counter[str], text: str, letters: int) -> str:

@@ -23,7 +23,7 @@ PARALLEL_FROM = 1000  # messages a run has read before it starts worker processe
 MAX_JOBS = 8
 ORPHAN_CHECK_SECONDS = 1.0
 
-Page = list[dict[str, Any]]
+Page = list[Any]  # messages as `pending_message_values` rows
 
 
 def default_jobs() -> int:
@@ -45,31 +45,33 @@ class Workers:
         self.pool: Any = None
 
     def documents(
-        self,
-        pages: Iterator[Page],
-        cut: Callable[[Page], Any],
-        compute: Callable[[Any], Page],
-    ) -> Iterator[tuple[Page, Page]]:
-        """(page, its documents: `compute(cut(page))`) for each page, in order: computed
-        here until the pool starts, then by the workers, with at most `jobs` + 1 pages in
-        flight. `cut` makes what is sent to a worker (less to pickle)."""
-        in_flight: deque[tuple[Page, Any]] = deque()
+        self, pages: Iterator[Page], compute: Callable[[Page], list[Any]]
+    ) -> Iterator[tuple[Page, list[Any]]]:
+        """(page, its documents: `compute(page)`) for each page, in order: computed here
+        until the pool starts, then by the workers, with at most `jobs` + 1 pages in
+        flight."""
+        in_flight: deque[tuple[Page, list[Any]]] = deque()
         try:
             for page in pages:
                 self.seen += len(page)
                 if self.pool is None and self.jobs > 1 and self.seen >= self.start_from:
                     self.pool = _start_pool(self.jobs)
                 if self.pool is None:
-                    yield page, compute(cut(page))
+                    yield page, compute(page)
                     continue
-                in_flight.append((page, self.pool.submit(compute, cut(page))))
+                # Each page in `jobs` parts, one a worker: a chat of one page (a discussion
+                # group's few comments) keeps every core busy too.
+                size = -(-len(page) // self.jobs)
+                parts = [page[i : i + size] for i in range(0, len(page), size)]
+                in_flight.append((page, [self.pool.submit(compute, part) for part in parts]))
                 if len(in_flight) > self.jobs:
                     yield _result(*in_flight.popleft())
             while in_flight:
                 yield _result(*in_flight.popleft())
         finally:
-            for _, future in in_flight:  # stopped early: what is not written is not wanted
-                future.cancel()
+            for _, futures in in_flight:  # stopped early: what is not written is not wanted
+                for future in futures:
+                    future.cancel()
 
     def close(self) -> None:
         if self.pool is not None:
@@ -109,12 +111,15 @@ def _worker_started(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _result(page: Page, future: Any) -> tuple[Page, Page]:
+def _result(page: Page, futures: list[Any]) -> tuple[Page, list[Any]]:
     from concurrent.futures.process import BrokenProcessPool
 
+    documents: list[Any] = []
     try:
-        return page, future.result()
+        for future in futures:
+            documents += future.result()
     except BrokenProcessPool as exc:
         raise TgparserError(
             "a worker process died (out of memory?); run again, or with --jobs 1"
         ) from exc
+    return page, documents

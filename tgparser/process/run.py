@@ -11,6 +11,8 @@ one transaction: a crash loses at most the page in flight.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,15 +20,18 @@ from typing import Any, Protocol
 
 from tgparser.errors import TgparserError
 from tgparser.process.builtin import IDENTITY as BUILTIN_IDENTITY
-from tgparser.process.builtin import (
-    builtin_documents,
-    builtin_documents_of_inputs,
-    builtin_inputs,
-)
+from tgparser.process.builtin import builtin_documents, builtin_values
 from tgparser.process.parallel import Workers
 from tgparser.storage import Storage
 from tgparser.storage.base import Row, utcnow
-from tgparser.storage.documents import ChatClaim, ProcessorIdentity, new_owner
+from tgparser.storage.documents import (
+    DOCUMENT_INDEX,
+    PROCESS_MESSAGE_COLUMNS,
+    ChatClaim,
+    ProcessorIdentity,
+    document_values,
+    new_owner,
+)
 
 PAGE_SIZE = 500  # messages read, processed and committed together
 HOLD_TTL = timedelta(minutes=15)  # a run's hold on a chat, refreshed every page
@@ -45,7 +50,7 @@ class ProcessOptions:
     dry_run: bool = False
     max_cost: float | None = None
     page_size: int = PAGE_SIZE
-    jobs: int = 1  # processes making documents (a processor with `page_documents`)
+    jobs: int = 1  # processes making documents (a processor with `page_values`)
 
 
 @dataclass
@@ -103,10 +108,9 @@ class Processor(Protocol):
 
 class BuiltinProcessor:
     identity = BUILTIN_IDENTITY
-    # A page's documents from the page alone, what worker processes can run (`--jobs`): the
-    # page cut to what a worker needs, and the function of that a worker runs.
-    page_inputs = staticmethod(builtin_inputs)
-    page_documents = staticmethod(builtin_documents_of_inputs)
+    # A page's documents from the page alone (messages as stored in, documents as stored
+    # out): what worker processes run (`--jobs`), and a run without them too.
+    page_values = staticmethod(builtin_values)
 
     def process(self, storage: Storage, messages: list[Row], budget: Budget) -> Outcome:
         return Outcome(documents=builtin_documents(messages))
@@ -257,7 +261,7 @@ def run_process(
     budget = Budget(options.max_cost)
     # Worker processes only for a processor that needs nothing but the page, and without a
     # --limit (which counts what is written before the next page is read).
-    parallel = getattr(processor, "page_documents", None) is not None and options.limit is None
+    parallel = getattr(processor, "page_values", None) is not None and options.limit is None
     workers = Workers(options.jobs if parallel and not options.dry_run else 1)
     try:
         _run_chats(storage, processor, chats, options, progress, shown, summary, budget, workers)
@@ -328,10 +332,15 @@ def _pages(
     chat_id: int,
     options: ProcessOptions,
     remaining: Any,
+    stored: bool = False,
 ):
-    """The chat's pending messages, page by page (keyset paging: safe to write between)."""
+    """The chat's pending messages, page by page (keyset paging: safe to write between):
+    as dicts, or `stored`, as `pending_message_values` rows (tuples of the stored values of
+    PROCESS_MESSAGE_COLUMNS, for a processor with `page_values`)."""
     if options.retry_failed:
         failed = storage.failed_messages(identity, [chat_id])
+        if stored:
+            failed = [tuple(map(m.get, PROCESS_MESSAGE_COLUMNS)) for m in failed]
         for start in range(0, len(failed), options.page_size):
             yield failed[start : start + options.page_size]
         return
@@ -341,7 +350,8 @@ def _pages(
         size = min(options.page_size, remaining())
         if size <= 0:
             return
-        page = storage.pending_messages(
+        read = storage.pending_message_values if stored else storage.pending_messages
+        page = read(
             chat_id,
             identity,
             updated_from=mark,
@@ -353,7 +363,15 @@ def _pages(
         )
         if not page:
             return
-        after = (page[-1]["updated_at"], page[-1]["message_id"])
+        last = page[-1]
+        after = (
+            (last[_UPDATED_AT], last[_MESSAGE_ID])
+            if stored
+            else (
+                last["updated_at"],
+                last["message_id"],
+            )
+        )
         yield page
 
 
@@ -377,21 +395,23 @@ def _process_chat(
             return options.page_size
         return options.limit - summary.processed - summary.failed
 
-    pages = _pages(storage, identity, claim.chat_id, options, remaining)
-    if workers.jobs > 1:
-        cut, compute = processor.page_inputs, processor.page_documents  # type: ignore[attr-defined]
-        documents_of = workers.documents(pages, cut, compute)
-        outcomes = ((p, Outcome(documents=d)) for p, d in documents_of)
+    page_values = getattr(processor, "page_values", None)
+    pages = _pages(storage, identity, claim.chat_id, options, remaining, page_values is not None)
+    if page_values is not None:
+        # Documents made from the page alone, as stored: here the page is only written.
+        compute = functools.partial(page_values, encoders=storage.encoders)
+        made = ((_origins_of_values(p), v, Outcome()) for p, v in workers.documents(pages, compute))
     else:
-        outcomes = ((p, processor.process(storage, p, budget)) for p in pages)
-    for page, outcome in outcomes:
-        documents = outcome.documents
-        if documents:
-            for document in documents:
-                document["processed_at"] = utcnow()
-            changes = assign_duplicates(storage, identity.processor, documents, page)
+        made = ((_origins_of_rows(p), None, processor.process(storage, p, budget)) for p in pages)
+    for origins, made_values, outcome in made:
+        values = made_values or document_values(outcome.documents, storage.encoders)
+        if values:
+            stamp = storage._encode_timestamp(utcnow())
+            for row in values:
+                row[_PROCESSED_AT] = stamp
+            changes = assign_duplicates(storage, identity.processor, values, origins)
             with storage.transaction():
-                storage.upsert_documents(documents)
+                storage.write_document_values(values)
                 storage.set_duplicate_of(identity.processor, changes)
         if outcome.failures:
             storage.record_failures(
@@ -409,11 +429,11 @@ def _process_chat(
                     for m, error, _ in outcome.failures
                 ]
             )
-        ads = sum(1 for d in documents if d["is_ad"])
-        noise = sum(1 for d in documents if d["is_noise"])
-        duplicates = sum(1 for d in documents if d["duplicate_of_message_id"] is not None)
+        ads = sum(1 for row in values if row[_IS_AD])
+        noise = sum(1 for row in values if row[_IS_NOISE])
+        duplicates = sum(1 for row in values if row[_DUPLICATE_OF[1]] is not None)
         for target in (summary, result):
-            target.processed += len(documents)
+            target.processed += len(values)
             target.failed += len(outcome.failures)
             target.ads += ads
             target.noise += noise
@@ -423,7 +443,7 @@ def _process_chat(
         summary.tokens_in += outcome.tokens_in
         summary.tokens_out += outcome.tokens_out
         summary.cost += outcome.cost
-        progress.advanced(len(documents) + len(outcome.failures))
+        progress.advanced(len(values) + len(outcome.failures))
         if not storage.refresh_chat(claim, HOLD_TTL):
             raise TgparserError(
                 f"lost the hold on chat {claim.chat_id} (the run stalled longer than "
@@ -465,51 +485,73 @@ def _estimate_chat(
 # -- duplicates -----------------------------------------------------------------------------
 
 
+_MESSAGE = {c: i for i, c in enumerate(PROCESS_MESSAGE_COLUMNS)}
+_UPDATED_AT, _MESSAGE_ID = _MESSAGE["updated_at"], _MESSAGE["message_id"]
+_KEY = operator.itemgetter(DOCUMENT_INDEX["chat_id"], DOCUMENT_INDEX["message_id"])
+_TEXT_HASH = DOCUMENT_INDEX["text_hash"]
+_DUPLICATE_OF = (DOCUMENT_INDEX["duplicate_of_chat_id"], DOCUMENT_INDEX["duplicate_of_message_id"])
+_IS_AD, _IS_NOISE = DOCUMENT_INDEX["is_ad"], DOCUMENT_INDEX["is_noise"]
+_PROCESSED_AT = DOCUMENT_INDEX["processed_at"]
+_FORWARD = operator.itemgetter(
+    _MESSAGE["chat_id"], _MESSAGE_ID, _MESSAGE["fwd_from_id"], _MESSAGE["fwd_from_message_id"]
+)
+
+
+Origins = dict[tuple[int, int], tuple[int, int]]
+
+
+def _origins_of_values(page: list[tuple[Any, ...]]) -> Origins:
+    """(chat_id, message_id) -> the (chat, message) it forwards, of a page's forwards."""
+    return {
+        (c, m): (fc, fm)
+        for c, m, fc, fm in map(_FORWARD, page)
+        if fc is not None and fm is not None
+    }
+
+
+def _origins_of_rows(page: list[Row]) -> Origins:
+    return _origins_of_values([tuple(map(m.get, PROCESS_MESSAGE_COLUMNS)) for m in page])
+
+
 def assign_duplicates(
-    storage: Storage, processor: str, documents: list[Row], messages: list[Row]
+    storage: Storage, processor: str, values: list[list[Any]], origins: Origins
 ) -> list[tuple[int, int, int | None, int | None]]:
-    """Set `duplicate_of` on a page's documents: a forward points at the original post (when
+    """Set `duplicate_of` on a page's documents (stored rows, `document_values`): a forward
+    (`origins`: what each forward of the page forwards) points at the original post (when
     archived) or at the earliest archived forward of it; otherwise a text points at the first
     message (lowest id) of its chat with the same normalised text. Returns changes to make to
     stored documents that a page's earlier message now precedes."""
-    by_key = {(m["chat_id"], m["message_id"]): m for m in messages}
-    origins = {
-        key: (m["fwd_from_id"], m["fwd_from_message_id"])
-        for key, m in by_key.items()
-        if m.get("fwd_from_id") is not None and m.get("fwd_from_message_id") is not None
-    }
+    dup_chat, dup_message = _DUPLICATE_OF
     copies = storage.forward_copies(origins.values()) if origins else {}
-    for document in documents:
-        key = (document["chat_id"], document["message_id"])
-        origin = origins.get(key)
-        if origin and copies.get(origin):
-            first = copies[origin][0]
-            if (first[0], first[1]) != key:
-                document["duplicate_of_chat_id"], document["duplicate_of_message_id"] = first[:2]
+    if copies:
+        for row in values:
+            key = _KEY(row)
+            origin = origins.get(key)
+            if origin and copies.get(origin):
+                first = copies[origin][0]
+                if (first[0], first[1]) != key:
+                    row[dup_chat], row[dup_message] = first[:2]
     changes: list[tuple[int, int, int | None, int | None]] = []
-    by_chat: dict[int, list[Row]] = {}
-    for document in documents:
-        if document["text_hash"]:
-            by_chat.setdefault(document["chat_id"], []).append(document)
-    for chat_id, docs in by_chat.items():
+    by_chat: dict[int, list[list[Any]]] = {}
+    for row in values:
+        if row[_TEXT_HASH]:
+            by_chat.setdefault(row[0], []).append(row)
+    for chat_id, rows in by_chat.items():
         stored = storage.documents_with_text_hashes(
-            chat_id, processor, (d["text_hash"] for d in docs)
+            chat_id, processor, (r[_TEXT_HASH] for r in rows)
         )
-        page_ids = {d["message_id"] for d in docs}
+        page_ids = {r[1] for r in rows}
         first: dict[str, int] = {}
         for message_id, text_hash, _ in stored:
             if message_id not in page_ids:
                 first[text_hash] = min(first.get(text_hash, message_id), message_id)
-        for document in docs:
-            h = document["text_hash"]
-            first[h] = min(first.get(h, document["message_id"]), document["message_id"])
-        for document in docs:
-            original = first[document["text_hash"]]
-            if original != document["message_id"] and document["duplicate_of_message_id"] is None:
-                document["duplicate_of_chat_id"], document["duplicate_of_message_id"] = (
-                    chat_id,
-                    original,
-                )
+        for row in rows:
+            h = row[_TEXT_HASH]
+            first[h] = min(first.get(h, row[1]), row[1])
+        for row in rows:
+            original = first[row[_TEXT_HASH]]
+            if original != row[1] and row[dup_message] is None:
+                row[dup_chat], row[dup_message] = chat_id, original
         for message_id, text_hash, duplicate_of in stored:
             original = first[text_hash]
             later = message_id not in page_ids and original < message_id

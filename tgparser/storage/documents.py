@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ else:
     _Base = object
 
 DOCUMENT_COLUMNS = tuple(TABLE_COLUMNS["documents"])
+DOCUMENT_INDEX = {c: i for i, c in enumerate(DOCUMENT_COLUMNS)}  # positions in stored rows
 _DOCUMENT_COLUMN_SET = frozenset(DOCUMENT_COLUMNS)
 FAILURE_COLUMNS = tuple(TABLE_COLUMNS["document_failures"])
 CACHE_COLUMNS = tuple(TABLE_COLUMNS["llm_cache"])
@@ -115,22 +116,21 @@ class DocumentsMixin(_Base):
             if not row.keys() <= _DOCUMENT_COLUMN_SET:
                 unknown = set(row) - _DOCUMENT_COLUMN_SET
                 raise ValueError(f"unknown documents column(s): {', '.join(sorted(unknown))}")
-        # The hot path of `process`: columns picked and converted without a call per column.
-        defaults = {**DOCUMENT_DEFAULTS, "processed_at": _utcnow()}
-        converters = self._document_converters()
-        values = []
-        for row in rows:
-            encoded = list(map({**defaults, **row}.get, DOCUMENT_COLUMNS))
-            for index, convert in converters:
-                value = encoded[index]
-                if value is not None:
-                    encoded[index] = convert(value)
-            values.append(encoded)
+        values = document_values(rows, self.encoders, processed_at=_utcnow())
+        return self.write_document_values(values)
+
+    def write_document_values(self, values: Sequence[Sequence[Any]]) -> int:
+        """`upsert_documents` of documents already in their stored form (`document_values`
+        with this backend's encoders): the page's insert is all that is left to do here,
+        while worker processes make the values."""
+        if not values:
+            return 0
         p = self.placeholder
         key = ("chat_id", "message_id", "processor")
+        chat, message, processor = (DOCUMENT_INDEX[c] for c in key)
         with self.transaction():
             self._executemany(self._upsert_sql("documents", DOCUMENT_COLUMNS, key), values)
-            processors = {r["processor"] for r in rows}
+            processors = {v[processor] for v in values}
             if self._query(
                 f"SELECT EXISTS (SELECT 1 FROM document_failures WHERE processor IN "
                 f"({', '.join([p] * len(processors))}))",
@@ -139,24 +139,9 @@ class DocumentsMixin(_Base):
                 self._executemany(
                     f"DELETE FROM document_failures WHERE chat_id = {p} AND message_id = {p} "
                     f"AND processor = {p}",
-                    [(r["chat_id"], r["message_id"], r["processor"]) for r in rows],
+                    [(v[chat], v[message], v[processor]) for v in values],
                 )
-        return len(rows)
-
-    def _document_converters(self) -> list[tuple[int, Any]]:
-        """(position, converter) of each documents column whose values the backend converts;
-        an empty list, the commonest JSON value, skips the encoder."""
-        types = TABLE_COLUMNS["documents"]
-        out: list[tuple[int, Any]] = []
-        for index, column in enumerate(DOCUMENT_COLUMNS):
-            convert = self.encoders.get(types[column])
-            if convert is None:
-                continue
-            if types[column] == "json":
-                empty = convert([])
-                convert = functools.partial(_json_or_empty, convert, empty)
-            out.append((index, convert))
-        return out
+        return len(values)
 
     def get_document(self, chat_id: int, message_id: int, processor: str = "builtin") -> Row | None:
         p = self.placeholder
@@ -257,6 +242,36 @@ class DocumentsMixin(_Base):
         (the chat's scan position) are looked at: index-backed on (chat_id, updated_at,
         message_id). Messages journaled as failed for this identity and content are left out
         unless `include_failed`; `reprocess` takes every message."""
+        rows = self.pending_message_values(
+            chat_id,
+            identity,
+            updated_from=updated_from,
+            after=None if after is None else (self._encode_timestamp(after[0]), after[1]),
+            since=since,
+            until=until,
+            reprocess=reprocess,
+            include_failed=include_failed,
+            limit=limit,
+        )
+        return [self._decode_row("messages", PROCESS_MESSAGE_COLUMNS, r) for r in rows]
+
+    def pending_message_values(
+        self,
+        chat_id: int,
+        identity: ProcessorIdentity,
+        *,
+        updated_from: datetime | None = None,
+        after: tuple[Any, int] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reprocess: bool = False,
+        include_failed: bool = False,
+        limit: int = 500,
+    ) -> list[tuple[Any, ...]]:
+        """`pending_messages` as the backend stores them, undecoded: a tuple of
+        PROCESS_MESSAGE_COLUMNS per message (JSON columns as the driver hands them back). The
+        builtin processor decodes what it reads itself, in its worker processes. `after` is
+        the stored `updated_at` and the message id of the previous page's last message."""
         p = self.placeholder
         ts = self._encode_timestamp
         clauses = [f"m.chat_id = {p}"]
@@ -266,7 +281,7 @@ class DocumentsMixin(_Base):
             params.append(ts(updated_from))
         if after is not None:
             clauses.append(f"(m.updated_at, m.message_id) > ({p}, {p})")
-            params += [ts(after[0]), after[1]]
+            params += [after[0], after[1]]
         if since is not None:
             clauses.append(f"m.date >= {p}")
             params.append(ts(since))
@@ -290,10 +305,7 @@ class DocumentsMixin(_Base):
             f"SELECT {columns} FROM messages m WHERE {' AND '.join(clauses)} "
             f"ORDER BY m.updated_at, m.message_id LIMIT {int(limit)}"
         )
-        return [
-            self._decode_row("messages", PROCESS_MESSAGE_COLUMNS, r)
-            for r in self._query(sql, params)
-        ]
+        return self._query(sql, params)
 
     def failed_messages(
         self, identity: ProcessorIdentity, chat_ids: Sequence[int] | None = None
@@ -619,6 +631,44 @@ def current_document_sql(d: str = "d", m: str = "m") -> str:
 
 def _json_or_empty(convert: Any, empty: Any, value: Any) -> Any:
     return empty if value == [] else convert(value)
+
+
+def document_values(
+    rows: Iterable[Row], encoders: Mapping[str, Any], processed_at: datetime | None = None
+) -> list[list[Any]]:
+    """Documents in their stored form, what `write_document_values` writes: a list per
+    document in DOCUMENT_COLUMNS order, columns left out at their DOCUMENT_DEFAULTS, each
+    value converted by a backend's `encoders` (JSON encoded, booleans as the backend keeps
+    them). A function of the rows alone, so worker processes can run it; `processed_at`
+    None leaves that column for the writer to stamp."""
+    defaults = {**DOCUMENT_DEFAULTS, "processed_at": processed_at}
+    converters = _document_converters(encoders)
+    values = []
+    for row in rows:
+        # The hot path of `process`: columns picked and converted without a call per column.
+        encoded = list(map({**defaults, **row}.get, DOCUMENT_COLUMNS))
+        for index, convert in converters:
+            value = encoded[index]
+            if value is not None:
+                encoded[index] = convert(value)
+        values.append(encoded)
+    return values
+
+
+def _document_converters(encoders: Mapping[str, Any]) -> list[tuple[int, Any]]:
+    """(position, converter) of each documents column whose values the backend converts;
+    an empty list, the commonest JSON value, skips the encoder."""
+    types = TABLE_COLUMNS["documents"]
+    out: list[tuple[int, Any]] = []
+    for index, column in enumerate(DOCUMENT_COLUMNS):
+        convert = encoders.get(types[column])
+        if convert is None:
+            continue
+        if types[column] == "json":
+            empty = convert([])
+            convert = functools.partial(_json_or_empty, convert, empty)
+        out.append((index, convert))
+    return out
 
 
 def _utcnow() -> datetime:
