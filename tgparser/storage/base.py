@@ -248,7 +248,15 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
         changes nothing. A database at an older version is left alone until the user runs
         `tgparser db migrate`, because upgrading a shared server should be a decision, not a
         side effect of a cron job.
+
+        A command that only reads (`create=False`: search, export, stats) first compares the
+        migrations the database records with the shipped files' numbers and names; when they
+        are the same, nothing is pending and nothing is newer, and it goes on without reading,
+        hashing and parsing every migration file (start-up time). Otherwise, and for every
+        command that writes, `schema_state` checks in full: checksums, foreign tables.
         """
+        if not create and self._records_shipped_migrations():
+            return
         state = self.schema_state()
         if not state.applied and not create:
             raise NoArchiveError(self._archive_location())
@@ -265,6 +273,11 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
                 )
             for migration in state.pending:
                 self._apply_migration(migration)
+
+    def _records_shipped_migrations(self) -> bool:
+        """True when the applied migrations are exactly the shipped ones, by number and name."""
+        applied = [(a.version, a.name) for a in self._applied_migrations()]
+        return bool(applied) and applied == mig.shipped_versions(self.dialect)
 
     def _archive_location(self) -> str:
         """Where the archive is, for 'no archive at …'."""
