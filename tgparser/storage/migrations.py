@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import NamedTuple
 
 from tgparser.errors import MigrationError
 
@@ -55,8 +56,10 @@ class Migration:
         return frozenset(name.lower() for name in _create_virtual().findall(self.sql))
 
 
-@dataclass(frozen=True)
-class AppliedMigration:
+class AppliedMigration(NamedTuple):
+    """A row of `schema_migrations`. (A named tuple: every command reads these, and making
+    one is several times cheaper than making a frozen dataclass: start-up time.)"""
+
     version: int
     name: str
     checksum: str
