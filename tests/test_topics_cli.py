@@ -45,7 +45,7 @@ def test_build_list_show_json(db_url: str) -> None:
     pipeline = listed[0]
     assert pipeline["type"] == "cluster" and pipeline["status"] == "active"
     assert "nord" in " ".join(pipeline["keywords"]).lower()
-    assert pipeline["provenance"] == {"builder": "builtin-2", "model": None, "prompt_id": None}
+    assert pipeline["provenance"] == {"builder": "builtin-3", "model": None, "prompt_id": None}
     shown = json.loads(run("--db", db_url, "topics", "show", pipeline["id"], "--json").stdout)
     assert shown["sources"][0]["url"].startswith("https://t.me/expert_channel/")
     roles = [i["role"] for i in shown["items"]]

@@ -58,7 +58,7 @@ def test_llm_writes_cards_in_chunks_and_the_cache_answers_the_second_run(
     assert llm["cost"] > 0 and llm["tokens_in"] > 0
     card = topics[0]
     assert card["title"].startswith("LLM title:") and card["scope_out"] == ["everything else"]
-    assert card["provenance"] == {"builder": "builtin-2", "model": MODEL, "prompt_id": PROMPT_ID}
+    assert card["provenance"] == {"builder": "builtin-3", "model": MODEL, "prompt_id": PROMPT_ID}
 
     # nothing changed: no request at all, cards kept
     fake.requests.clear()

@@ -1,6 +1,7 @@
 """Benchmark of `tgparser topics`: quality against labelled stories, and speed.
 
     .venv/bin/python -m tests.bench.bench_topics quality [--file FILE] [--halves] [--link-min X]
+        [--baseline single-pass|average] [--cut X]
     .venv/bin/python -m tests.bench.bench_topics speed [--docs 100000] [--new 1000]
     .venv/bin/python -m tests.bench.bench_topics core [--docs 100000]
 
@@ -10,7 +11,11 @@ topics) and prints pairwise precision/recall/F1, NMI, the number of clusters and
 singletons. FILE is a TSV (`label<TAB>text` per line), JSON Lines (`{"text":…, "label":…}`)
 or the fixture format (`label|lang|text`); default: tests/fixtures/topics_stories.txt, also
 scored per language and per half (stories split alternately: the half the parameters were
-tuned on, and the other).
+tuned on, and the other). `--baseline` scores a quick lexical baseline instead of the core, on
+plain TF-IDF (lower-cased words less stop words, raw tf, smoothed idf, rows L2-normalised):
+`single-pass` (each text in turn joins the most similar cluster centroid when its cosine is ≥
+`--cut`, default 0.2, else starts a cluster) or `average` (average linkage over all pairs,
+cut at mean cosine ≥ `--cut`, default 0.1) — the kind of baselines issue 11 quotes.
 
 speed: generates N synthetic posts with builtin documents (tests/bench/topics_corpus.py) in a
 SQLite archive, times `tgparser topics build` from scratch in a child process (wall, CPU and
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import sys
@@ -32,6 +38,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from tests.bench.measure import run_measured
 from tests.bench.topics_corpus import synthetic_posts
@@ -59,9 +66,90 @@ def read_pairs(path: Path) -> list[tuple[str, str, str]]:
     return out
 
 
-def _line(name: str, texts: list[str], labels: list[str], params: Params) -> None:
+def _plain_tfidf(texts: list[str]) -> Any:
+    """Plain TF-IDF rows (the baselines' representation, not the core's)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tgparser.topics.text import STOP_WORDS
+
+    index: dict[str, int] = {}
+    rows, cols = [], []
+    for row, text in enumerate(texts):
+        for word in re.findall(r"[^\W_]+", text.lower()):
+            if word not in STOP_WORDS and len(word) > 1:
+                rows.append(row)
+                cols.append(index.setdefault(word, len(index)))
+    counts = sp.csr_matrix(
+        (np.ones(len(rows)), (rows, cols)), shape=(len(texts), max(len(index), 1))
+    )
+    counts.sum_duplicates()
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log((1 + len(texts)) / (1 + df)) + 1.0
+    counts.data *= idf[counts.indices]
+    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (sp.diags(1.0 / norms) @ counts).tocsr()
+
+
+def single_pass(texts: list[str], cut: float) -> list[int]:
+    """Each text in turn joins the cluster whose centroid is most similar (cosine ≥ cut).
+    Centroid sums are kept per term (an inverted index), so a text costs its terms' postings,
+    not a pass over every cluster."""
+    matrix = _plain_tfidf(texts)
+    postings: dict[int, dict[int, float]] = {}  # term -> {cluster: summed weight}
+    norm2: list[float] = []  # squared norm of each cluster's summed vector
+    labels = []
+    for row in range(matrix.shape[0]):
+        start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+        terms, weights = matrix.indices[start:stop].tolist(), matrix.data[start:stop].tolist()
+        vec = dict(zip(terms, weights, strict=True))
+        dots: dict[int, float] = {}
+        for term, weight in vec.items():
+            for cluster, summed in postings.get(term, {}).items():
+                dots[cluster] = dots.get(cluster, 0.0) + weight * summed
+        best, best_sim = -1, cut
+        for cluster, dot in dots.items():
+            sim = dot / norm2[cluster] ** 0.5
+            if sim > best_sim or (sim == best_sim and best < 0):
+                best, best_sim = cluster, sim
+        if best < 0:
+            best = len(norm2)
+            norm2.append(0.0)
+        norm2[best] += 2 * dots.get(best, 0.0) + sum(w * w for w in vec.values())
+        for term, weight in vec.items():
+            cell = postings.setdefault(term, {})
+            cell[best] = cell.get(best, 0.0) + weight
+        labels.append(best)
+    return labels
+
+
+def average_all_pairs(texts: list[str], cut: float) -> list[int]:
+    """Average linkage over every pair's cosine, cut where the mean cosine falls below cut."""
+    import numpy as np
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    matrix = _plain_tfidf(texts)
+    if matrix.shape[0] < 2:
+        return list(range(matrix.shape[0]))
+    dist = 1.0 - (matrix @ matrix.T).toarray()
+    np.fill_diagonal(dist, 0.0)
+    tree = linkage(squareform(np.clip(dist, 0.0, 2.0), checks=False), method="average")
+    return fcluster(tree, t=1.0 - cut, criterion="distance").tolist()
+
+
+def _line(
+    name: str, texts: list[str], labels: list[str], params: Params, baseline: str = "", cut=None
+) -> None:
     start = time.process_time()
-    s = score(cluster_texts(texts, params), labels)
+    if baseline == "single-pass":
+        found = single_pass(texts, 0.2 if cut is None else cut)
+    elif baseline == "average":
+        found = average_all_pairs(texts, 0.1 if cut is None else cut)
+    else:
+        found = cluster_texts(texts, params)
+    s = score(found, labels)
     took = time.process_time() - start
     print(
         f"{name:<22} n={len(texts):>6}  stories={len(set(labels)):>5}  P={s['precision']:.3f} "
@@ -74,20 +162,21 @@ def quality(args: argparse.Namespace) -> None:
     params = Params(**({"link_min": args.link_min} if args.link_min else {}))
     pairs = read_pairs(Path(args.file))
     texts, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-    _line("all", texts, labels, params)
+    extra = (args.baseline or "", args.cut)
+    _line("all", texts, labels, params, *extra)
     if args.file != str(FIXTURE) and not args.halves:
         return
     stories = sorted(set(labels))
     half = {s: i % 2 for i, s in enumerate(stories)}
     for h, name in ((0, "half A (tuned on)"), (1, "half B (held out)")):
         chosen = [p for p in pairs if half[p[1]] == h]
-        _line(name, [p[0] for p in chosen], [p[1] for p in chosen], params)
+        _line(name, [p[0] for p in chosen], [p[1] for p in chosen], params, *extra)
     by_lang: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for p in pairs:
         if p[2]:
             by_lang[p[2]].append(p)
     for lang, chosen in sorted(by_lang.items()):
-        _line(f"only {lang}", [p[0] for p in chosen], [p[1] for p in chosen], params)
+        _line(f"only {lang}", [p[0] for p in chosen], [p[1] for p in chosen], params, *extra)
 
 
 def core(args: argparse.Namespace) -> None:
@@ -165,6 +254,8 @@ def main() -> int:
     q.add_argument("--file", default=str(FIXTURE))
     q.add_argument("--halves", action="store_true")
     q.add_argument("--link-min", type=float)
+    q.add_argument("--baseline", choices=["single-pass", "average"])
+    q.add_argument("--cut", type=float, help="The baseline's cosine threshold.")
     s = sub.add_parser("speed")
     s.add_argument("--docs", type=int, default=100_000)
     s.add_argument("--new", type=int, default=1_000)

@@ -38,7 +38,7 @@ from tgparser.topics import require_numeric
 from tgparser.topics.cluster import Params, texts_matrix, top_two
 from tgparser.topics.text import tokens, words, words_and_terms
 
-BUILDER_VERSION = "builtin-2"
+BUILDER_VERSION = "builtin-3"
 Key = tuple[int, int]
 Progress = Callable[[str, int, int], None]
 

@@ -35,7 +35,7 @@ class Params:
     """The knobs, with the values the benchmark chose (see docs/topics.md)."""
 
     stem: int = 5
-    entity_boost: float = 1.0
+    entity_boost: float = 1.2
     max_df_share: float = 0.02
     max_df_floor: int = 200
     k: int = 10

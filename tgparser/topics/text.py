@@ -8,7 +8,10 @@ What makes short multilingual news posts comparable lexically:
 - words cut to a prefix (`stem`): a crude stemmer that works for the inflections of ru/uk and
   for en plurals alike;
 - numbers kept ("16%" and "312" name a story as well as any word), capitalised words inside a
-  sentence (names) counted as "entity-ish" so the vectoriser can weight them up.
+  sentence (names) counted as "entity-ish" so the vectoriser can weight them up;
+- a name's consonant skeleton (`skeleton`) as one more term, so that a name spelled in two
+  scripts meets itself: «Центральная» and "Central" both give "~sntr", «Колдплей» and
+  "Coldplay" "~kldp", «Джобс» and "Jobs" "~jbs" (their stems are "tsent"/"centr", "koldp"/"coldp").
 """
 
 from __future__ import annotations
@@ -80,6 +83,51 @@ def stem_word(lower: str, stem: int) -> str:
     return bare if len(bare) >= 3 else term
 
 
+# a word's sounds, coarsely: Cyrillic letters to Latin the way English spells names, then
+# letter groups of either script to one consonant class (c before e/i/y, ц, ts and z to "s";
+# c, k, q and ck to "k"; v and w to "v"; ph to "f"; дж to "j"), vowels, h, y and signs dropped,
+# a doubled consonant once
+_SKELETON_CYRILLIC = str.maketrans(
+    {
+        "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "ё": "e",
+        "є": "e", "ж": "z", "з": "z", "и": "i", "і": "i", "ї": "i", "й": "", "к": "k",
+        "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
+        "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "",
+        "ы": "y", "ь": "", "э": "e", "ю": "u", "я": "a", "'": "", "’": "", "-": "",
+    }
+)  # fmt: skip
+_SKELETON_GROUPS = re.compile(r"sch|tch|ch|sh|ph|ck|ts|tz|th|[cqxwz]|[^a-z]")
+_SKELETON_CLASS = {
+    "sch": "s", "tch": "q", "ch": "q", "sh": "s", "ph": "f", "ck": "k", "ts": "s", "tz": "s",
+    "th": "t", "c": "k", "q": "k", "x": "ks", "w": "v", "z": "s",
+}  # fmt: skip
+_SKELETON_DROP = str.maketrans("", "", "aeiouyh")
+_SKELETON_MIN = 3  # consonants a skeleton needs: two collide with too many words
+_SKELETON_LEN = 4  # consonants kept: a name's start, like the stem
+
+
+def _skeleton_group(match: re.Match[str]) -> str:
+    group = match.group()
+    if group == "c" and match.string[match.end() : match.end() + 1] in ("e", "i", "y"):
+        return "s"  # a soft c, as in "central"
+    return _SKELETON_CLASS.get(group, "")
+
+
+def skeleton(lower: str) -> str:
+    """A lower-cased word's consonant skeleton: "~" and its first 4 consonant classes, or ""
+    when it has fewer than 3. The Cyrillic and Latin spellings of a name mostly meet on it
+    («ватсап» and "whatsapp" on "~vsp", «оукфилдом» and "oakfield" on "~kfld")."""
+    latin = lower.replace("дж", "j").translate(_SKELETON_CYRILLIC)
+    bare = _SKELETON_GROUPS.sub(_skeleton_group, latin).translate(_SKELETON_DROP)
+    out: list[str] = []
+    for ch in bare:
+        if not out or out[-1] != ch:
+            out.append(ch)
+            if len(out) == _SKELETON_LEN:
+                break
+    return "~" + "".join(out) if len(out) >= _SKELETON_MIN else ""
+
+
 # word -> term, per stem length: the same words come back in every post
 _term_cache: dict[int, dict[str, str]] = {}
 _CACHE_MAX = 500_000
@@ -89,19 +137,19 @@ _CACHE_MAX = 500_000
 # _ALWAYS (a number, an all-caps word), _INSIDE (capitalised: an entity unless it starts a
 # sentence) or _NEVER; the context (sentence start) is all that is looked at per occurrence
 _NEVER, _INSIDE, _ALWAYS = 0, 1, 2
-_word_cache: dict[int, dict[str, tuple[str, int]]] = {}
+_word_cache: dict[int, dict[str, tuple[str, int, str]]] = {}
 
 
-def _classify(word: str, stem: int) -> tuple[str, int]:
+def _classify(word: str, stem: int) -> tuple[str, int, str]:
     lower = word.lower()
     if lower in STOP_WORDS or (len(lower) < 2 and not lower[0].isdigit()):
-        return "", _NEVER
+        return "", _NEVER, ""
     if lower[0].isdigit():
         term = lower.replace(",", ".")
         if term.strip("0.") == "":
-            return "", _NEVER  # "000" of "100 000": a thousands group, not a number
+            return "", _NEVER, ""  # "000" of "100 000": a thousands group, not a number
         # "16" or "5" name nothing; "2024", "3.3", "312" do
-        return term, _ALWAYS if len(term) > 2 else _NEVER
+        return term, _ALWAYS if len(term) > 2 else _NEVER, ""
     cache = _term_cache.setdefault(stem, {})
     term = cache.get(lower)
     if term is None:
@@ -109,18 +157,24 @@ def _classify(word: str, stem: int) -> tuple[str, int]:
         if len(cache) < _CACHE_MAX:
             cache[lower] = term
     if not term:
-        return "", _NEVER
+        return "", _NEVER, ""
+    # a skeleton where a word may be a name spelled in another script: a word with a capital
+    # (lower-case words would collide on their skeletons and cost memory; adding lower-case
+    # Cyrillic words too, for slang like «ватсап», scored lower on the fixtures)
+    skel = skeleton(lower) if len(lower) >= 4 and lower != word else ""
     if word.isupper() and len(word) > 1:
-        return term, _ALWAYS
-    return term, _INSIDE if word[0].isupper() else _NEVER
+        return term, _ALWAYS, skel
+    return term, _INSIDE if word[0].isupper() else _NEVER, skel
 
 
 def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
     """(terms, entity-ish terms) of a text.
 
     Terms are lower-cased, transliterated, cut to `stem` characters (numbers are kept whole);
-    stop words and one-letter words are dropped. A term is "entity-ish" when the word is
-    capitalised and not the first word of a sentence, or is a number.
+    stop words and one-letter words are dropped. A word with a capital, of 4 letters or more,
+    is followed by its `skeleton` ("~…") when it has one. A
+    term is "entity-ish" when the word is capitalised and not the first word of a sentence (its
+    skeleton too), or is a number.
     """
     out: list[str] = []
     entities: set[str] = set()
@@ -134,11 +188,15 @@ def tokens(text: str, stem: int = 6) -> tuple[list[str], set[str]]:
             hit = _classify(word, stem)
             if len(cache) < _CACHE_MAX:
                 cache[word] = hit
-        term, flag = hit
+        term, flag, skel = hit
         if term:
             out.append(term)
+            if skel:
+                out.append(skel)
             if flag == _ALWAYS or (flag == _INSIDE and not first and not _SENTENCE_END.search(gap)):
                 entities.add(term)
+                if skel:
+                    entities.add(skel)
         first = False
     return out, entities
 

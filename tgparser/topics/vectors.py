@@ -17,6 +17,10 @@ from typing import Any
 
 from tgparser.topics.text import tokens
 
+# a skeleton term ("~sntr", see `text.skeleton`) counts this much of a word: it is what lets a
+# name meet its spelling in another script, but it is coarser than the word
+SKELETON_WEIGHT = 0.75
+
 
 @dataclass
 class Vocabulary:
@@ -41,7 +45,8 @@ class Vocabulary:
                 index[term] = len(index)
 
     def idf(self, term: str) -> float:
-        return math.log((self.n_docs + 1) / (self.doc_freq.get(term, 0) + 1)) + 1.0
+        idf = math.log((self.n_docs + 1) / (self.doc_freq.get(term, 0) + 1)) + 1.0
+        return idf * SKELETON_WEIGHT if term[:1] == "~" else idf
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,12 @@ def vectorise(
     counts.sum_duplicates()
     # per-term weights: idf, or 0 for a term too rare or too common to count
     df = np.zeros(shape[1], dtype=np.float64)
+    scale = np.ones(shape[1], dtype=np.float64)
     for term, col in index.items():
         df[col] = vocab.doc_freq.get(term, 0)
-    idf = np.log((vocab.n_docs + 1) / (df + 1)) + 1.0
+        if term[:1] == "~":
+            scale[col] = SKELETON_WEIGHT
+    idf = (np.log((vocab.n_docs + 1) / (df + 1)) + 1.0) * scale
     idf[(df < min_df) | (df > max_df)] = 0.0
     counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices].astype(np.float32)
     if ent_cols:
