@@ -15,9 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.test_import_desktop import channel_export
 from tgparser import search_tokens
+from tgparser.cli import main
+from tgparser.errors import MigrationError
+from tgparser.storage import Storage, open_storage
+from tgparser.storage import migrations as mig
 
 # Never imported by any of the runs below.
 HEAVY = {
@@ -120,9 +125,14 @@ def test_one_shot_search_on_sqlite_imports_only_what_it_uses(
             "tgparser.storage.checksum",
             "tgparser.cli.topics_cmd",
             "tgparser.cli.process_cmd",
+            "tgparser.cli.source_cmd",
+            "tgparser.telegram.refs",  # the REF parser: links need only the id offset
             "tempfile",
             "csv",
             "importlib.resources",
+            "logging",  # configured when imported, and nothing on this path logs
+            "traceback",
+            "hashlib",  # the archive is at the shipped version: no migration file is read
         }
         == set()
     )
@@ -210,3 +220,124 @@ def test_config_and_data_folders_are_what_platformdirs_says(
     assert paths.data_dir() == platformdirs.user_data_path("tgparser")
     if sys.platform == "linux" and xdg and xdg.startswith("/"):
         assert paths._xdg_dir("XDG_CONFIG_HOME", ".config") is not None  # the short way
+
+
+# -- logging: configured when something imports it -------------------------------------------
+
+LOGS = (
+    "import sys\n"
+    "from tgparser.cli.logsetup import setup_logging\n"
+    "{before}"
+    "setup_logging({verbose})\n"
+    "assert ('logging' in sys.modules) == {loaded}, 'imported too early'\n"
+    "import logging\n"
+    "logging.getLogger('tgparser.ingest').debug('debug line')\n"
+    "logging.getLogger('psycopg').warning('warning %s', 1)\n"
+    "logging.getLogger('telethon.network').warning('reconnecting')\n"
+    "logging.getLogger('telethon.network').error('gave up')\n"
+    "import logging.handlers\n"  # the package's submodules still load
+    "print(type(logging.__loader__).__name__, logging.__spec__.loader is logging.__loader__)\n"
+)
+
+
+@pytest.mark.parametrize("already_imported", [False, True])
+def test_logging_is_set_up_as_before_whenever_it_is_imported(already_imported: bool) -> None:
+    before = "import logging\n" if already_imported else ""
+    quiet = subprocess.run(
+        [sys.executable, "-c", LOGS.format(before=before, verbose=False, loaded=already_imported)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert quiet.stderr.splitlines() == [
+        "WARNING psycopg: warning 1",
+        "ERROR telethon.network: gave up",
+    ]
+    assert quiet.stdout.split() == ["SourceFileLoader", "True"]
+    verbose = subprocess.run(
+        [sys.executable, "-c", LOGS.format(before=before, verbose=True, loaded=True)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert verbose.stderr.splitlines() == [
+        "DEBUG tgparser.ingest: debug line",
+        "WARNING psycopg: warning 1",
+        "WARNING telethon.network: reconnecting",
+        "ERROR telethon.network: gave up",
+    ]
+
+
+# -- the schema check of a command that only reads -------------------------------------------
+
+
+def test_an_up_to_date_archive_is_read_without_reading_the_migration_files(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unread(dialect: str) -> None:
+        raise AssertionError(f"read the {dialect} migration files")
+
+    monkeypatch.setattr(mig, "load_migrations", unread)
+    storage.ensure_schema(create=False)  # search, export, stats: file names only
+    with pytest.raises(AssertionError, match="read the"):
+        storage.ensure_schema(create=True)  # a command that writes checks in full
+
+
+def _records_change(store: Storage, change: str) -> None:
+    if change == "older":
+        store.migrate(up_to=mig.latest_version(store.dialect) - 1)
+        return
+    store.migrate()
+    if change == "newer":
+        store._execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+            "VALUES (9999, 'future', 'x', '2030-01-01T00:00:00.000000Z')"
+        )
+    elif change == "missing":
+        store._execute("DELETE FROM schema_migrations WHERE version = 2")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("older", "run `tgparser db migrate`"),
+        ("newer", "newer than this tgparser knows"),
+        ("missing", "migration 0002_ingest.sql needs that name"),
+    ],
+)
+def test_a_command_that_only_reads_still_refuses_an_archive_at_another_schema(
+    db_url: str, change: str, message: str
+) -> None:
+    with open_storage(db_url) as store:
+        _records_change(store, change)
+    with (
+        open_storage(db_url, create=False) as store,
+        pytest.raises(MigrationError, match=message.replace("`", ".")),
+    ):
+        store.ensure_schema(create=False)
+    for args in (["search", "x", "--json"], ["export", "messages"], ["stats", "--json"]):
+        result = CliRunner().invoke(main, ["--db", db_url, *args])
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+        assert message in result.stderr
+    if change == "older":  # and `db migrate` brings it up to date, as before
+        assert CliRunner().invoke(main, ["--db", db_url, "db", "migrate"]).exit_code == 0
+        assert CliRunner().invoke(main, ["--db", db_url, "search", "x", "--json"]).exit_code == 0
+
+
+def test_a_changed_migration_is_refused_by_commands_that_write(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A read-only command compares numbers and names only (above); the checksums are checked
+    by every command that writes and by `db migrate` and `db status`."""
+    with open_storage(sqlite_url) as store:
+        store.migrate()
+        store._execute("UPDATE schema_migrations SET checksum = 'abc123' WHERE version = 1")
+    export = tmp_path / "result.json"
+    export.write_text(json.dumps(channel_export()), encoding="utf-8")
+    for args in (["import", "desktop", str(export)], ["db", "migrate"], ["db", "status"]):
+        result = CliRunner().invoke(main, ["--db", sqlite_url, *args])
+        assert result.exit_code == 1, result.output
+        assert "0001_core.sql was changed after it was applied" in result.stderr
+    assert CliRunner().invoke(main, ["--db", sqlite_url, "search", "x", "--json"]).exit_code == 0

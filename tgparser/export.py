@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tgparser.errors import TgparserError
-from tgparser.links import chat_link, message_url  # noqa: F401 - part of this module's API
+from tgparser.links import (  # noqa: F401 - chat_link and message_url: part of this module's API
+    CHANNEL_ID_OFFSET,
+    chat_link,
+    message_url,
+)
 from tgparser.storage import Storage
 from tgparser.storage.base import MessageFilter, Row
-from tgparser.telegram.refs import CHANNEL_ID_OFFSET
 
 FORMATS = ("ndjson", "json", "csv", "txt", "html")
 # For people rather than programs: a transcript of every message, not a choice of fields.

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tgparser.telegram.refs import CHANNEL_ID_OFFSET
+# Marked channel ids are -(10**12 + id). Defined here, not in `tgparser.telegram.refs` (which
+# imports it from here): export and search build links without importing the REF parser.
+CHANNEL_ID_OFFSET = 1_000_000_000_000
 
 
 def chat_link(chat_id: int, username: str | None) -> str | None:

@@ -147,6 +147,18 @@ def main() -> None:
             "--version": ["--version"],
             "search docs --json": ["--db", db, "search", "docs", "--json"],
         }
+        # The floor: the interpreter of the measured install starting, and importing Click.
+        python = str(Path(variants.get("wheel", variants["installed"])[0]).with_name("python"))
+        for label, code in (
+            ("python -c pass", "pass"),
+            ("python -c 'import click'", "import click"),
+        ):
+            run_once([python, "-c", code], env)
+            runs = [run_once([python, "-c", code], env) for _ in range(args.runs)]
+            print(
+                f"floor {label:24} {statistics.median(w for w, _ in runs) * 1000:9.1f} ms "
+                f"{statistics.median(c for _, c in runs) * 1000:9.1f} ms (wall, CPU medians)"
+            )
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"{args.runs} runs each, taking turns, after a warm-up; {os.cpu_count()} CPUs")
         print(f"load average before: {load}")

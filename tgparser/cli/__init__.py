@@ -118,16 +118,11 @@ def main(
     ctx.call_on_close(ctx.obj.close)
     if ctx.meta.get("tgparser.help"):
         return
-    import logging  # here, not at the top: `--help` and `--version` never get this far
+    # `--help` and `--version` never get this far; `logging` itself is imported only when
+    # something logs (a one-shot search never does).
+    from tgparser.cli.logsetup import setup_logging
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        # Telethon warns about each reconnect; tgparser reports what failed in one line.
-        logging.getLogger("telethon").setLevel(logging.ERROR)
+    setup_logging(verbose)
 
 
 def _print_version(ctx: click.Context) -> None:

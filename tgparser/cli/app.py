@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,16 +14,26 @@ if TYPE_CHECKING:
     from tgparser.storage import Storage
 
 
-@dataclass
 class App:
-    db: str | None = None
-    config_path: str | None = None
-    json: bool = False
-    quiet: bool = False
-    verbose: bool = False
-    flags: dict[str, Any] = field(default_factory=dict)  # command flags that are settings
-    _settings: Settings | None = field(default=None, repr=False)
-    _storage: Storage | None = field(default=None, repr=False)
+    """The global options and what is opened once per process. (A plain class: a dataclass
+    costs a one-shot command more to define than all it does with this.)"""
+
+    def __init__(
+        self,
+        db: str | None = None,
+        config_path: str | None = None,
+        json: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        self.db = db
+        self.config_path = config_path
+        self.json = json
+        self.quiet = quiet
+        self.verbose = verbose
+        self.flags: dict[str, Any] = {}  # command flags that are settings
+        self._settings: Settings | None = None
+        self._storage: Storage | None = None
 
     @property
     def settings(self) -> Settings:

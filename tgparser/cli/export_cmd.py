@@ -14,7 +14,6 @@ from tgparser.cli.app import App, pass_app
 from tgparser.cli.lazy import LazyGroup
 from tgparser.cli.params import date_range_options
 from tgparser.cli.refs import QueryCommand
-from tgparser.cli.source_cmd import _label
 
 KINDS = click.Choice(["post", "comment", "message", "service"])
 
@@ -312,6 +311,8 @@ def stats(app: App, json_flag: bool) -> None:
         app.info("no sources yet: add one with `tgparser source add @channel`")
         return
     from rich.table import Table
+
+    from tgparser.cli.source_cmd import _label  # the one label of a chat; its module, not search's
 
     table = Table()
     for column in (

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import click
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNIT_GIVEN = re.compile(r"^\s*\d+(?:\.\d+)?\s*[smhdwSMHDW]\s*$")
+_PATTERNS = {
+    "date only": r"^\d{4}-\d{2}-\d{2}$",
+    "duration": r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$",
+    "unit given": r"^\s*\d+(?:\.\d+)?\s*[smhdwSMHDW]\s*$",
+}
+
+
+@cache
+def _pattern(name: str) -> re.Pattern[str]:
+    """Compiled when a date or duration is given, not when a command is defined (start-up)."""
+    return re.compile(_PATTERNS[name])
+
+
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks", "": "days"}
 
 
 def parse_duration(text: str) -> timedelta | None:
     """`3d`, `12h`, `90m`, `30s`, `2w`, or a bare number of days; None when it is not one."""
-    match = _DURATION.match(text.lower())
+    match = _pattern("duration").match(text.lower())
     if not match:
         return None
     return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
@@ -41,7 +52,8 @@ class DateTimeParam(click.ParamType):
         if isinstance(value, datetime):
             return value
         text = str(value).strip()
-        if _UNIT_GIVEN.match(text):  # 7d: that long ago (a bare number is not taken as days)
+        # 7d: that long ago (a bare number is not taken as days)
+        if _pattern("unit given").match(text):
             ago = parse_duration(text)
             if ago is not None:
                 return datetime.now(UTC) - ago
@@ -56,7 +68,7 @@ class DateTimeParam(click.ParamType):
             )
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         if self.upper:
-            whole_day = _DATE_ONLY.match(str(value).strip()) is not None
+            whole_day = _pattern("date only").match(str(value).strip()) is not None
             parsed += timedelta(days=1) if whole_day else timedelta(microseconds=1)
         return parsed
 

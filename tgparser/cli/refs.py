@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
 import click
 
-_MARKED_ID = re.compile(r"^-\d+$")
+
+@cache
+def _marked_id() -> re.Pattern[str]:
+    return re.compile(r"^-\d+$")  # compiled on first use: `search` has its own test
 
 
 class RefsCommand(click.Command):
@@ -18,7 +22,7 @@ class RefsCommand(click.Command):
     """
 
     def passes(self, token: str) -> bool:
-        return _MARKED_ID.match(token) is not None
+        return _marked_id().match(token) is not None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" in args:

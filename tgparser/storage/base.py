@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from tgparser.errors import MigrationError, NoArchiveError
 from tgparser.storage import migrations as mig
@@ -50,7 +50,9 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+@functools.cache
+def _nul_escape() -> re.Pattern[str]:  # compiled when a text holds one (start-up time)
+    return re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def clean_text(value: str) -> str:
@@ -62,7 +64,7 @@ def clean_text(value: str) -> str:
 def json_text(value: Any) -> str:
     """Compact UTF-8 JSON, with NUL characters in strings replaced as in `clean_text`."""
     text = _json_encode(value)
-    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+    return _nul_escape().sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
 # Built once: json.dumps() with options constructs a new encoder on every call.
@@ -104,8 +106,9 @@ class MessageFilter:
     authors: tuple[int | str, ...] = ()  # sender ids, or names (signature or sender name)
 
 
-@dataclass
-class SchemaState:
+class SchemaState(NamedTuple):
+    """What `schema_state` found (a named tuple, cheaper to define than a dataclass)."""
+
     applied: list[mig.AppliedMigration]
     pending: list[mig.Migration]
     latest: int
@@ -248,7 +251,15 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
         changes nothing. A database at an older version is left alone until the user runs
         `tgparser db migrate`, because upgrading a shared server should be a decision, not a
         side effect of a cron job.
+
+        A command that only reads (`create=False`: search, export, stats) first compares the
+        migrations the database records with the shipped files' numbers and names; when they
+        are the same, nothing is pending and nothing is newer, and it goes on without reading,
+        hashing and parsing every migration file (start-up time). Otherwise, and for every
+        command that writes, `schema_state` checks in full: checksums, foreign tables.
         """
+        if not create and self._records_shipped_migrations():
+            return
         state = self.schema_state()
         if not state.applied and not create:
             raise NoArchiveError(self._archive_location())
@@ -265,6 +276,11 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
                 )
             for migration in state.pending:
                 self._apply_migration(migration)
+
+    def _records_shipped_migrations(self) -> bool:
+        """True when the applied migrations are exactly the shipped ones, by number and name."""
+        applied = [(a.version, a.name) for a in self._applied_migrations()]
+        return bool(applied) and applied == mig.shipped_versions(self.dialect)
 
     def _archive_location(self) -> str:
         """Where the archive is, for 'no archive at …'."""

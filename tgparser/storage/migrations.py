@@ -12,17 +12,27 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import NamedTuple
 
 from tgparser.errors import MigrationError
 
 MIGRATIONS_TABLE = "schema_migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_CREATE_TABLE = re.compile(
-    r"\bCREATE\s+(?:VIRTUAL\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE
-)
-_CREATE_VIRTUAL = re.compile(
-    r"\bCREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE
-)
+
+
+# Compiled on first use: a one-shot command on an up-to-date archive never reads the SQL.
+@cache
+def _create_table() -> re.Pattern[str]:
+    return re.compile(
+        r"\bCREATE\s+(?:VIRTUAL\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE
+    )
+
+
+@cache
+def _create_virtual() -> re.Pattern[str]:
+    return re.compile(
+        r"\bCREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE
+    )
 
 
 @dataclass(frozen=True)
@@ -39,15 +49,17 @@ class Migration:
     @property
     def tables(self) -> frozenset[str]:
         """Tables this file creates: tgparser owns exactly these (and their shadow tables)."""
-        return frozenset(name.lower() for name in _CREATE_TABLE.findall(self.sql))
+        return frozenset(name.lower() for name in _create_table().findall(self.sql))
 
     @property
     def virtual_tables(self) -> frozenset[str]:
-        return frozenset(name.lower() for name in _CREATE_VIRTUAL.findall(self.sql))
+        return frozenset(name.lower() for name in _create_virtual().findall(self.sql))
 
 
-@dataclass(frozen=True)
-class AppliedMigration:
+class AppliedMigration(NamedTuple):
+    """A row of `schema_migrations`. (A named tuple: every command reads these, and making
+    one is several times cheaper than making a frozen dataclass: start-up time.)"""
+
     version: int
     name: str
     checksum: str
@@ -148,11 +160,18 @@ def pending_migrations(applied: list[AppliedMigration], dialect: str) -> list[Mi
     return [m for m in shipped if m.version not in applied_versions]
 
 
-def latest_version(dialect: str) -> int:
-    """The newest migration shipped for `dialect`, read off the file names (`--version`)."""
+def shipped_versions(dialect: str) -> list[tuple[int, str]]:
+    """(version, name) of every migration shipped for `dialect`, in order, read off the file
+    names alone: `--version`, and the check a command that only reads makes on every start
+    (`Storage.ensure_schema`), need not read, hash and parse the SQL (start-up time)."""
     folder = _folder(dialect)
     if folder is None:
-        shipped = load_migrations(dialect)
-        return shipped[-1].version if shipped else 0
-    versions = [int(m.group(1)) for m in map(_FILE_NAME.match, os.listdir(folder)) if m]
-    return max(versions, default=0)
+        return [(m.version, m.name) for m in load_migrations(dialect)]
+    found = [m for m in map(_FILE_NAME.match, os.listdir(folder)) if m]
+    return sorted((int(m.group(1)), m.group(2)) for m in found)
+
+
+def latest_version(dialect: str) -> int:
+    """The newest migration shipped for `dialect`, read off the file names (`--version`)."""
+    shipped = shipped_versions(dialect)
+    return shipped[-1][0] if shipped else 0

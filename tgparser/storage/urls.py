@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from tgparser.errors import ConfigError
@@ -22,20 +22,33 @@ _BARE_POSTGRES = frozenset({"postgres", "postgresql"})
 _BARE_SQLITE = "sqlite"
 # Query parameters that carry a secret (libpq's `password` and `sslpassword`).
 _SECRET_PARAMS = ("password", "sslpassword")
-_QUERY_SECRET = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)
 # libpq's other form, `host=db.example.org dbname=telegram user=archiver` (key=value pairs; a
 # value in single quotes may hold spaces, with \' and \\ escapes).
 _CONNINFO = re.compile(r"^[A-Za-z_]+\s*=")
-_CONNINFO_SECRET = re.compile(
-    r"(?:^|(?<=\s))((?:ssl)?password)(\s*=\s*)('(?:[^'\\]|\\.)*(?:'|$)|\S*)", re.IGNORECASE
-)
-# The host part of a normal URL after the first ':' is a port, or ports of a host list.
-_PORTS = re.compile(r"^\d*(?:,[^,:/?#]*(?::\d*)?)*$")
 
 
-@dataclass(frozen=True)
-class DatabaseURL:
-    """A parsed `--db` value: the backend plus what it needs to connect."""
+# The patterns only masking and PostgreSQL URLs need: compiled on first use (start-up time).
+@cache
+def _query_secret() -> re.Pattern[str]:
+    return re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)
+
+
+@cache
+def _conninfo_secret() -> re.Pattern[str]:
+    return re.compile(
+        r"(?:^|(?<=\s))((?:ssl)?password)(\s*=\s*)('(?:[^'\\]|\\.)*(?:'|$)|\S*)", re.IGNORECASE
+    )
+
+
+@cache
+def _ports() -> re.Pattern[str]:
+    """The host part of a normal URL after the first ':': a port, or ports of a host list."""
+    return re.compile(r"^\d*(?:,[^,:/?#]*(?::\d*)?)*$")
+
+
+class DatabaseURL(NamedTuple):
+    """A parsed `--db` value: the backend plus what it needs to connect. (A named tuple:
+    defining one costs a one-shot command far less than a frozen dataclass.)"""
 
     backend: Backend
     url: str  # as given, with the password (never print this: use `masked`)
@@ -115,7 +128,7 @@ def _password_span(url: str) -> tuple[int, int, bool] | None:
     else:
         colon = netloc.find(":")
         at = rest.rfind("@")
-        if colon < 0 or at < cut or _PORTS.match(netloc[colon + 1 :]):
+        if colon < 0 or at < cut or _ports().match(netloc[colon + 1 :]):
             return None
         malformed = True
     colon = rest.find(":", 0, at)
@@ -129,12 +142,12 @@ def mask_password(url: str) -> str:
     by `***`. Only those fields are touched, by position: the rest reads exactly as given."""
     if _SCHEME.match(url) is None:
         if _CONNINFO.match(url.strip()):
-            return _CONNINFO_SECRET.sub(r"\1\2***", url)
+            return _conninfo_secret().sub(r"\1\2***", url)
         return url
     span = _password_span(url)
     if span is not None:
         url = url[: span[0]] + "***" + url[span[1] :]
-    return _QUERY_SECRET.sub(r"\1***", url)
+    return _query_secret().sub(r"\1***", url)
 
 
 def pg_connect_args(url: str) -> tuple[str, dict[str, str]]:
@@ -143,11 +156,11 @@ def pg_connect_args(url: str) -> tuple[str, dict[str, str]]:
     may quote in an error, so no message can show a part of it."""
     secrets: dict[str, str] = {}
     if _SCHEME.match(url) is None:  # key=value form
-        for key, _, value in _CONNINFO_SECRET.findall(url):
+        for key, _, value in _conninfo_secret().findall(url):
             if value.startswith("'"):
                 value = re.sub(r"\\(.)", r"\1", value[1:].removesuffix("'"))
             secrets[key.lower()] = value
-        return " ".join(_CONNINFO_SECRET.sub("", url).split()), secrets
+        return " ".join(_conninfo_secret().sub("", url).split()), secrets
     span = _password_span(url)
     if span is not None:
         start, end, malformed = span

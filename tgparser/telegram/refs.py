@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from tgparser.errors import TgparserError
+from tgparser.links import CHANNEL_ID_OFFSET
 
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 _LINK_HOSTS = ("t.me", "telegram.me", "telegram.dog")
-CHANNEL_ID_OFFSET = 1_000_000_000_000  # marked channel ids are -(10**12 + id)
 
 
 class BadReference(TgparserError):
