@@ -15,9 +15,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tgparser.storage.columns import TABLE_COLUMNS
 
@@ -72,9 +71,11 @@ DOCUMENT_DEFAULTS: dict[str, Any] = {
 _IN_CHUNK = 400  # values per IN (…): well under SQLite's parameter limit
 
 
-@dataclass(frozen=True)
-class ProcessorIdentity:
-    """What made a document: a document of another identity is not current."""
+class ProcessorIdentity(NamedTuple):
+    """What made a document: a document of another identity is not current.
+
+    (A named tuple: every command defines this class on start, and defining a frozen
+    dataclass costs several times as much.)"""
 
     processor: str  # builtin | llm
     version: str
@@ -86,8 +87,7 @@ class ProcessorIdentity:
         return f"{self.processor}/{self.version}/{self.model}/{self.prompt_id}"
 
 
-@dataclass(frozen=True)
-class ChatClaim:
+class ChatClaim(NamedTuple):
     """A process run's hold on one chat for one processor, with the chat's scan position."""
 
     chat_id: int
