@@ -40,15 +40,20 @@ def _urls(request: pytest.FixtureRequest, kind: str, second: bool) -> str:
     return request.getfixturevalue(name)
 
 
-@pytest.fixture(
-    params=[
-        ("sqlite", "postgresql"),
-        ("postgresql", "sqlite"),
-        ("postgresql", "postgresql"),
-        ("sqlite", "sqlite"),
-    ],
-    ids=lambda p: f"{p[0]}-to-{p[1]}",
-)
+# Every direction a copy can go, as (source kind, target kind).
+DIRECTIONS = [
+    ("sqlite", "postgresql"),
+    ("postgresql", "sqlite"),
+    ("postgresql", "postgresql"),
+    ("sqlite", "sqlite"),
+]
+
+
+def direction_id(pair: tuple[str, str]) -> str:
+    return f"{pair[0]}-to-{pair[1]}"
+
+
+@pytest.fixture(params=DIRECTIONS, ids=direction_id)
 def pair(request: pytest.FixtureRequest) -> tuple[str, str]:
     """(source URL, empty target URL) for each direction."""
     src_kind, dst_kind = request.param

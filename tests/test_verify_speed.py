@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import PGServer
-from tests.test_copy import fill_archive
+from tests.test_copy import DIRECTIONS, direction_id, fill_archive
 from tgparser.cli import main
 from tgparser.storage import Storage, open_storage
 from tgparser.storage import checksum as ck
@@ -37,15 +37,7 @@ def other_pg_url(pg_server: PGServer) -> Iterator[str]:
     yield from pg_server.fresh_database()
 
 
-@pytest.fixture(
-    params=[
-        ("sqlite", "postgresql"),
-        ("postgresql", "sqlite"),
-        ("postgresql", "postgresql"),
-        ("sqlite", "sqlite"),
-    ],
-    ids=lambda p: f"{p[0]}-to-{p[1]}",
-)
+@pytest.fixture(params=DIRECTIONS, ids=direction_id)
 def copied(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, dict[str, str]]:
     """(source URL, target URL, the source's checksum per table as `--verify` computed it
     from the streamed rows): the test archive, copied with --verify, which passed."""
