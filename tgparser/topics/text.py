@@ -52,15 +52,14 @@ STOP_WORDS = frozenset(_STOP_TEXT.split())
 _SENTENCE_END = re.compile(r"[.!?\n]")
 _GAP_WORD = re.compile(r"([\W_]*)(" + _WORD.pattern + ")", re.UNICODE)
 
-_TRANSLIT = str.maketrans(
-    {
-        "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "ё": "e",
-        "є": "e", "ж": "zh", "з": "z", "и": "i", "і": "i", "ї": "i", "й": "i", "к": "k",
-        "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
-        "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "",
-        "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya", "'": "", "’": "", "-": "",
-    }
-)  # fmt: skip
+_CYRILLIC_LATIN = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "ё": "e",
+    "є": "e", "ж": "zh", "з": "z", "и": "i", "і": "i", "ї": "i", "й": "i", "к": "k",
+    "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
+    "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "",
+    "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya", "'": "", "’": "", "-": "",
+}  # fmt: skip
+_TRANSLIT = str.maketrans(_CYRILLIC_LATIN)
 
 
 def transliterate(word: str) -> str:
@@ -88,14 +87,8 @@ def stem_word(lower: str, stem: int) -> str:
 # c, k, q and ck to "k"; v and w to "v"; ph to "f"; дж to "j"), vowels, h, y and signs dropped,
 # a doubled consonant once
 _SKELETON_CYRILLIC = str.maketrans(
-    {
-        "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "ё": "e",
-        "є": "e", "ж": "z", "з": "z", "и": "i", "і": "i", "ї": "i", "й": "", "к": "k",
-        "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
-        "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "",
-        "ы": "y", "ь": "", "э": "e", "ю": "u", "я": "a", "'": "", "’": "", "-": "",
-    }
-)  # fmt: skip
+    {**_CYRILLIC_LATIN, "ж": "z", "й": "", "ю": "u", "я": "a"}  # as names sound, not spell
+)
 _SKELETON_GROUPS = re.compile(r"sch|tch|ch|sh|ph|ck|ts|tz|th|[cqxwz]|[^a-z]")
 _SKELETON_CLASS = {
     "sch": "s", "tch": "q", "ch": "q", "sh": "s", "ph": "f", "ck": "k", "ts": "s", "tz": "s",
