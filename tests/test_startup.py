@@ -243,23 +243,20 @@ LOGS = (
 @pytest.mark.parametrize("already_imported", [False, True])
 def test_logging_is_set_up_as_before_whenever_it_is_imported(already_imported: bool) -> None:
     before = "import logging\n" if already_imported else ""
-    quiet = subprocess.run(
-        [sys.executable, "-c", LOGS.format(before=before, verbose=False, loaded=already_imported)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+
+    def logs(verbose: bool, loaded: bool) -> subprocess.CompletedProcess[str]:
+        code = LOGS.format(before=before, verbose=verbose, loaded=loaded)
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+
+    quiet = logs(verbose=False, loaded=already_imported)
     assert quiet.stderr.splitlines() == [
         "WARNING psycopg: warning 1",
         "ERROR telethon.network: gave up",
     ]
     assert quiet.stdout.split() == ["SourceFileLoader", "True"]
-    verbose = subprocess.run(
-        [sys.executable, "-c", LOGS.format(before=before, verbose=True, loaded=True)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    verbose = logs(verbose=True, loaded=True)
     assert verbose.stderr.splitlines() == [
         "DEBUG tgparser.ingest: debug line",
         "WARNING psycopg: warning 1",
