@@ -5,6 +5,7 @@ before, and the scoring terms a speller remembers per word."""
 from __future__ import annotations
 
 import random
+import sys
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import scipy.sparse as sp
 from tests.factories import CHANNEL_ID
 from tests.topics_helpers import add_posts, stories
 from tgparser.storage import Storage
+from tgparser.topics import MissingTopicsDependency, require_numeric
 from tgparser.topics import build as topics_build
 from tgparser.topics.build import (
     CENTROID_TERMS,
@@ -204,3 +206,18 @@ def test_the_speller_gives_the_scoring_terms_tokens_counts() -> None:
             if not (w[0].isdigit() and t.strip("0.") == "")
         ]  # fmt: skip
     assert "000" not in terms and "33.000" in terms and "0.0" not in terms
+
+
+def test_a_build_without_scipy_is_one_line_and_writes_nothing(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_posts(storage, [(i + 1, t) for i, (_, _, t) in enumerate(stories()[:30])])
+    monkeypatch.setitem(sys.modules, "scipy.sparse", None)
+    with pytest.raises(MissingTopicsDependency) as caught:
+        build(storage, [CHANNEL_ID])
+    assert "\n" not in str(caught.value) and "scipy.sparse is missing" in str(caught.value)
+    assert storage.list_topic_spaces() == [] and storage.list_topics() == []
+    # the command looks for them without importing them (a thread does, while it reads)
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    with pytest.raises(MissingTopicsDependency, match="numpy is missing"):
+        require_numeric(load=False)

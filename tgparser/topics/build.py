@@ -176,7 +176,7 @@ def build(
     """Build the topic spaces of these chats (one per chat, or one across all)."""
     import gc
 
-    require_numeric()
+    importing = _import_numeric()
     params = params or Params()
     groups = [list(chat_ids)] if all_sources else [[c] for c in chat_ids]
     # A build holds hundreds of thousands of long-lived objects (posts, member keys, words)
@@ -201,6 +201,31 @@ def build(
     finally:
         if collecting:
             gc.enable()
+        if importing is not None:
+            importing.join()
+
+
+def _import_numeric() -> Any:
+    """numpy and scipy.sparse imported in a thread (~0.4 s at the start of a daily run) while
+    the build's first queries run: SQLite and PostgreSQL do their part without holding the
+    GIL, so on two cores the import costs little wall time. `require_numeric` where they are
+    first needed waits for it (an import in progress holds its module's lock) and raises the
+    one-line error when one is missing."""
+    import sys
+    import threading
+
+    if "scipy.sparse" in sys.modules:
+        return None
+    thread = threading.Thread(target=_import_quietly, name="tgparser-numeric", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_quietly() -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):  # raised again where they are needed
+        require_numeric()
 
 
 def _build_space(
@@ -294,6 +319,7 @@ def _build_space(
     newest = max((p.date for p in posts), default=None)
     if newest is not None and (counted is None or newest > counted):
         counted_until = _time(newest).isoformat()
+    require_numeric()  # imported meanwhile (`_import_numeric`)
     matrix = texts_matrix([docs[k] for k in open_keys], params, vocab)
     # the tokenised posts are not kept: at 100,000 posts they held ~90 MB through the
     # clustering and the bundles. The bundles need only the column of each term a post has
