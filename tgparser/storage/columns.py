@@ -215,6 +215,8 @@ TABLE_COLUMNS: dict[str, dict[str, ColumnType]] = {
         "updated_at": "timestamp",
         # last: migration 0008 replaced the JSON column with this one (packed text)
         "centroid": "weights",
+        # migration 0010: the centroid the stored member scores are against (None: `centroid`)
+        "scored_centroid": "weights",
     },
     "topic_members": {
         "space": "text",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 from array import array
 from collections import Counter, defaultdict
@@ -51,6 +52,9 @@ KNOWN_MIN = 0.15  # a post's cosine to a known topic to be assigned to it
 SINGLETON_MIN_TERMS = 12  # a lone post with at least this many terms stands as a topic
 CENTROID_TERMS = 100  # terms kept of each stored centroid
 ANCHORS = 3
+# a daily run keeps the stored rows of a grown topic's earlier members while its centroid's
+# cosine to the one they were scored against stays at or above this (docs/topics.md, Speed)
+DRIFT_MIN = 0.98
 RELATED_MIN = 0.15  # centroid cosine to list another topic as related
 REBUILD_JACCARD = 0.5
 SEEN_MARGIN = timedelta(minutes=1)  # see `_write`
@@ -1106,13 +1110,24 @@ def _write(
     old_by_topic: dict[str, dict[Key, Row]] = defaultdict(dict)
     for m in storage.members_of_topics(space, [t.id for t in needed if t.id in old_keys]):
         old_by_topic[m["topic_id"]][(m["chat_id"], m["message_id"])] = m
-    # every text the bundles need, in one batch
+    # a topic whose centroid barely moved since its members were last all scored keeps its
+    # earlier members' rows: only its new items are scored (a stored score is the cosine to
+    # the centroid of the topic's last full scoring, `scored_centroid`; None: `centroid`)
+    kept = _kept_topics(needed, old_by_topic, report.rebuilt)
+    for topic in needed:
+        if topic.id in kept:
+            topic.row["scored_centroid"] = topic.row.get("scored_centroid") or topic.row["centroid"]
+        else:
+            topic.row["scored_centroid"] = None
+    # every text the bundles need, in one batch (of a kept topic: its new items; its anchors
+    # are read once they are known)
     texts = texts_for(
         [
             k
             for t in needed
             for m in t.members
             for k in (m, *(c.key for c in comments_of.get(m, ())))
+            if t.id not in kept or k not in kept[t.id]
         ]
     )
     active = sorted(
@@ -1125,7 +1140,18 @@ def _write(
     for batch in _batches(needed, lambda t: len(t.members)):
         for topic, (rows, surface) in zip(
             batch,
-            _bundles(batch, comments_of, dups_of, texts, vectorised, scorer, speller, params),
+            _bundles(
+                batch,
+                comments_of,
+                dups_of,
+                texts,
+                vectorised,
+                scorer,
+                speller,
+                params,
+                kept,
+                texts_for,
+            ),
             strict=True,
         ):
             tid = topic.id
@@ -1177,6 +1203,32 @@ def _write(
     return report
 
 
+def _cosine(one: dict[str, float], two: dict[str, float]) -> float:
+    if len(one) > len(two):
+        one, two = two, one
+    dot = sum(w * two.get(t, 0.0) for t, w in one.items())
+    norms = math.sqrt(sum(w * w for w in one.values()) * sum(w * w for w in two.values()))
+    return dot / norms if norms else 0.0
+
+
+def _kept_topics(
+    needed: Sequence[_Topic], old_by_topic: dict[str, dict[Key, Row]], rebuilt: bool
+) -> dict[str, dict[Key, Row]]:
+    """The stored rows of each topic a daily run does not rescore: an active topic with stored
+    members whose centroid's cosine to the one they were scored against is ≥ DRIFT_MIN."""
+    if rebuilt:
+        return {}
+    kept = {}
+    for topic in needed:
+        stored = old_by_topic.get(topic.id)
+        if not stored or not topic.members or topic.row["status"] != "active":
+            continue
+        reference = topic.row.get("scored_centroid") or topic.row.get("centroid")
+        if reference and _cosine(reference, topic.centroid) >= DRIFT_MIN:
+            kept[topic.id] = stored
+    return kept
+
+
 def _batches(items: Sequence[_Topic], size: Callable[[_Topic], int], limit: int = 20_000) -> Any:
     """The topics in batches of about `limit` members: scored together, read once, forgotten."""
     batch: list[_Topic] = []
@@ -1200,18 +1252,30 @@ def _bundles(
     scorer: _Scorer,
     speller: _Speller,
     params: Params,
+    kept: dict[str, dict[Key, Row]] | None = None,
+    texts_for: Callable[[Iterable[Key]], dict[Key, str]] | None = None,
 ) -> list[tuple[list[Row], dict[str, str]]]:
     """The ranked items of each topic: posts by cosine to the centroid (the top ones anchors),
     then duplicates of its posts, then on-topic comments under them. Also the words the top
     posts use for the topic's terms (for people to read). The cosines of all the topics'
-    posts and comments are computed in one sparse product."""
+    posts and comments are computed in one sparse product. A topic in `kept` keeps the
+    stored rows it has there (only their role may change): its other items are scored."""
+    kept = kept or {}
+    nothing: dict[Key, Row] = {}
     # each member's text is read once: its (word, term) pairs give the justification words
     # and, for a member not vectorised in this run, its terms
     spelled: dict[Key, list[tuple[str, str]]] = {}
     term_lists: list[Any] = []  # a member's terms, or the columns of a vectorised one
     owners: list[int] = []
     for i, topic in enumerate(topics):
+        stored = kept.get(topic.id, nothing)
         for key in sorted(topic.members):
+            if _kept_post(stored, key):
+                for comment in comments_of.get(key, ()):
+                    if comment.key not in stored:
+                        term_lists.append(tokens(texts.get(comment.key, ""), params.stem)[0])
+                        owners.append(i)
+                continue
             columns = vectorised.get(key)
             if columns is not None:
                 spelled[key] = speller(texts.get(key, ""))
@@ -1224,17 +1288,105 @@ def _bundles(
                 term_lists.append(tokens(texts.get(comment.key, ""), params.stem)[0])
                 owners.append(i)
     cosines = iter(scorer.cosines(term_lists, owners, topics))
-    out = []
+    out: list[Any] = []
     for topic in topics:
+        stored = kept.get(topic.id, nothing)
         members = sorted(topic.members)
         plain: list[tuple[float, Key]] = []
         comment_scores: dict[Key, float] = {}
         for key in members:
-            plain.append((next(cosines), key))
+            old = _kept_post(stored, key)
+            if not old:
+                plain.append((next(cosines), key))
             for comment in comments_of.get(key, ()):
-                comment_scores[comment.key] = next(cosines)
-        out.append(_bundle(topic, plain, comment_scores, comments_of, dups_of, spelled))
+                if not old or comment.key not in stored:
+                    comment_scores[comment.key] = next(cosines)
+        if topic.id in kept:
+            out.append(
+                _kept_bundle(topic, plain, stored, comment_scores, comments_of, dups_of, spelled)
+            )
+        else:
+            out.append(_bundle(topic, plain, comment_scores, comments_of, dups_of, spelled))
+    if kept and texts_for is not None:
+        # the anchors of the kept topics give their cards' words (title, summary, keywords)
+        anchors = [
+            (r["chat_id"], r["message_id"])
+            for topic, (rows, _) in zip(topics, out, strict=True)
+            if topic.id in kept
+            for r in rows
+            if r["kind"] == "post" and r["role"] == "anchor"
+        ]
+        texts_for(anchors)
+        for topic, (rows, surface) in zip(topics, out, strict=True):
+            if topic.id not in kept:
+                continue
+            for r in rows:
+                if r["kind"] == "post" and r["role"] == "anchor":
+                    key = (r["chat_id"], r["message_id"])
+                    for word, term in spelled.get(key) or speller(texts.get(key, "")):
+                        surface.setdefault(term, word)
+            # then the words of the stored keywords (what the card said before)
+            for keyword in topic.row.get("keywords") or []:
+                for word, term in speller(keyword):
+                    surface.setdefault(term, word)
     return out
+
+
+def _kept_post(stored: dict[Key, Row], key: Key) -> Row | None:
+    """The stored row of a post a kept topic does not rescore (None: it is scored)."""
+    row = stored.get(key)
+    return row if row is not None and row["kind"] == "post" else None
+
+
+def _kept_bundle(
+    topic: _Topic,
+    fresh: list[tuple[float, Key]],
+    stored: dict[Key, Row],
+    comment_scores: dict[Key, float],
+    comments_of: dict[Key, list[Post]],
+    dups_of: dict[Key, list[Post]],
+    spelled: dict[Key, list[tuple[str, str]]],
+) -> tuple[list[Row], dict[str, str]]:
+    """A kept topic's ranked items: its earlier posts and comments with their stored score and
+    justification (the role of a post, and the one a comment quotes, follow the ranking), its
+    new posts and comments as `_bundle` scores them. The surface words are filled later."""
+    plain = [(row["score"], key) for key in topic.members if (row := _kept_post(stored, key))]
+    scored_plain = sorted([*plain, *fresh], key=lambda s: (-s[0], s[1]))
+    anchors = {key for _, key in scored_plain[:ANCHORS]}
+    centroid = topic.centroid
+    keywords = sorted(centroid, key=centroid.__getitem__, reverse=True)[:12]
+    rows: list[Row] = []
+    for score, key in scored_plain:
+        role = "anchor" if key in anchors else "supporting"
+        old = _kept_post(stored, key)
+        if old:
+            why = old["justification"]
+        else:  # as `_bundle` justifies it
+            own = {t: w for w, t in reversed(spelled[key])}
+            shared = [own[t] for t in keywords if t in own][:4]
+            why = f"cosine {score:.2f} to the centroid"
+            if shared:
+                why += f"; shares: {', '.join(shared)}"
+        rows.append(_member(topic.id, key, role, "post", score, why))
+    for _, key in scored_plain:
+        for dup in dups_of.get(key, ()):
+            why = f"duplicate of post {key[1]} (chat {key[0]})"
+            rows.append(_member(topic.id, dup.key, "supporting", "duplicate", 1.0, why))
+    for _, key in scored_plain:
+        role = "anchor" if key in anchors else "member"
+        for comment in comments_of.get(key, ()):
+            old = stored.get(comment.key)
+            if old is not None and _kept_post(stored, key):
+                score = old["score"]
+                rest = old["justification"].split(" post ", 1)[-1]
+                why = f"comment on {role} post {rest}"
+            else:
+                score = comment_scores[comment.key]
+                if score < COMMENT_MIN:
+                    continue
+                why = f"comment on {role} post {key[1]}; cosine {score:.2f} to the topic"
+            rows.append(_member(topic.id, comment.key, "supporting", "comment", score, why))
+    return rows, {}
 
 
 def _bundle(
