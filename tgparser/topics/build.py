@@ -110,7 +110,7 @@ class _Topic:
     `storage.topics.pack_weights`) until something needs it as a dict: a daily run puts
     thousands of untouched centroids into one matrix straight from their packed text."""
 
-    __slots__ = ("_centroid", "changed", "full", "id", "members", "packed", "row")
+    __slots__ = ("_centroid", "changed", "full", "id", "members", "packed", "row", "stored")
 
     def __init__(
         self,
@@ -128,6 +128,7 @@ class _Topic:
         self.members: set[Key] = set() if members is None else members
         self._centroid = centroid if centroid is not None or packed is not None else {}
         self.packed = packed
+        self.stored = packed  # the centroid as read (packed), kept when a new one is set
         self.changed = changed
         self.full = full
 
@@ -1115,8 +1116,10 @@ def _write(
     # the centroid of the topic's last full scoring, `scored_centroid`; None: `centroid`)
     kept = _kept_topics(needed, old_by_topic, report.rebuilt)
     for topic in needed:
-        if topic.id in kept:
-            topic.row["scored_centroid"] = topic.row.get("scored_centroid") or topic.row["centroid"]
+        if topic.id in kept:  # as read: the packed text of the stored centroid is not redone
+            topic.row["scored_centroid"] = (
+                topic.row.get("scored_centroid") or topic.stored or topic.row["centroid"]
+            )
         else:
             topic.row["scored_centroid"] = None
     # every text the bundles need, in one batch (of a kept topic: its new items; its anchors
