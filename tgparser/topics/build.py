@@ -1124,15 +1124,17 @@ def _write(
             topic.row["scored_centroid"] = None
     # every text the bundles need, in one batch (of a kept topic: its new items; its anchors
     # are read once they are known)
-    texts = texts_for(
-        [
-            k
-            for t in needed
-            for m in t.members
-            for k in (m, *(c.key for c in comments_of.get(m, ())))
-            if t.id not in kept or k not in kept[t.id]
-        ]
-    )
+    wanted: list[Key] = []
+    for t in needed:
+        stored = kept.get(t.id, {})
+        for m in t.members:
+            old = _kept_post(stored, m)
+            if old is None:
+                wanted.append(m)
+            wanted.extend(
+                c.key for c in comments_of.get(m, ()) if old is None or c.key not in stored
+            )
+    texts = texts_for(wanted)
     active = sorted(
         (t for t in everything.values() if t.row["status"] == "active" and t.members),
         key=lambda t: t.id,
