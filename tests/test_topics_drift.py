@@ -276,3 +276,23 @@ def test_migration_0010_leaves_existing_topics_as_fully_scored(
         assert after is not None and after["scored_centroid"] == topic["centroid"]
         rows = _rows(storage, topic["id"])
         assert {k: v for k, v in rows.items() if k != 2000} == before
+
+
+def test_drift_is_measured_from_the_last_full_scoring_not_the_last_run() -> None:
+    """Small steps add up: a topic kept twice is compared with the centroid its earlier
+    members were scored against, not with the one the run before left."""
+    from tgparser.topics.build import _kept_topics, _Topic
+
+    first = {"a": 1.0, "b": 0.0001}
+    last = {"a": 0.985, "b": 0.17}  # the centroid the previous (kept) run stored
+    now = {"a": 0.97, "b": 0.245}
+    assert _cosine(last, now) >= DRIFT_MIN > _cosine(first, now)
+    stored = {(1, 1): {"kind": "post", "score": 0.9}}
+
+    def topic(scored: dict[str, float] | None) -> _Topic:
+        row = {"status": "active", "centroid": last, "scored_centroid": scored}
+        return _Topic("1:1", row, {(1, 1), (1, 2)}, centroid=now, changed=True)
+
+    assert _kept_topics([topic(first)], {"1:1": stored}, False) == {}
+    assert _kept_topics([topic(None)], {"1:1": stored}, False) == {"1:1": stored}
+    assert _kept_topics([topic(None)], {"1:1": stored}, True) == {}  # a rebuild rescores all
