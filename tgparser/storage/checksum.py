@@ -1,4 +1,4 @@
-"""Row checksums that SQLite (in Python) and PostgreSQL (in SQL) compute alike.
+"""Row checksums that SQLite (with Python) and PostgreSQL (in SQL) compute alike.
 
 A row's canonical text is its columns joined by U+001F, each written as PostgreSQL writes it
 as text, which Python reproduces from SQLite's stored values:
@@ -10,10 +10,19 @@ as text, which Python reproduces from SQLite's stored values:
 - JSON as jsonb prints it: keys shortest first, then bytewise; `", "` and `": "` between
   items; numbers as written, in fixed-point notation (jsonb keeps a number as a `numeric`,
   every digit of it).
-The row's digest is the MD5 of that text (PostgreSQL has md5() built in; a checksum against
-accidents, not an adversary), read as a 128-bit integer; a table's checksum is the sum of its
-rows' digests modulo 2**128, which no row order changes. So PostgreSQL computes a table's
-checksum, or each streamed row's digest, itself, and a client hashes only SQLite rows.
+The row's digest is the first 128 bits of the SHA-256 of that text's UTF-8 bytes (PostgreSQL
+has sha256() built in; a checksum against accidents, not an adversary); a table's checksum is
+the sum of its rows' digests modulo 2**128, which no row order changes. So PostgreSQL
+computes a table's checksum, or each streamed row's digest, itself, and a client hashes only
+SQLite rows. SHA-256 rather than MD5: both OpenSSL builds (Python's and the server's) use the
+CPU's SHA instructions where it has them, which made it the cheaper of the two here.
+
+For SQLite, SQLite itself writes the runs of columns it can write alike (integers, text,
+timestamps in tgparser's own fixed-width form, booleans) as one UTF-8 blob per run, while the
+rows stream (`sqlite_digest_sql`); Python writes only the JSON and float columns between the
+runs (`SqliteRowHasher`). A row holding anything else (a timestamp in another form, a value
+of an unexpected SQLite type) is written entirely by Python (`sqlite_digest`), the reference
+the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -47,14 +56,45 @@ def _float(text: str) -> float:
     return value
 
 
-def _jsonb_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return dict(sorted(pairs, key=lambda kv: (len(kv[0].encode()), kv[0].encode())))
+def _jsonb_key(key: str) -> tuple[int, bytes]:
+    data = key.encode()
+    return len(data), data
 
 
+class _JsonbOrder:
+    """`object_hook`: an object's keys in jsonb's order (shortest first, then bytewise).
+
+    The order is worked out once per distinct tuple of keys (an archive's JSON has few:
+    Telethon's objects of each type hold the same keys) and the dict is then rebuilt at C
+    level; an object already in that order is handed back as it is. Duplicate keys are gone
+    by then, the last value kept, as in jsonb."""
+
+    LIMIT = 4096  # distinct key tuples remembered; a pathological archive only costs speed
+
+    def __init__(self) -> None:
+        self.orders: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+
+    def __call__(self, value: dict[str, Any]) -> dict[str, Any]:
+        keys = tuple(value)
+        try:
+            order = self.orders[keys]
+        except KeyError:
+            order = tuple(sorted(keys, key=_jsonb_key))
+            if order == keys:
+                order = None
+            if len(self.orders) >= self.LIMIT:
+                self.orders.clear()
+            self.orders[keys] = order
+        if order is None:
+            return value
+        return dict(zip(order, map(value.__getitem__, order), strict=True))
+
+
+_jsonb_order = _JsonbOrder()
 _jsonb_dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 # Made once: json.loads() with hooks builds a new decoder for every call.
-_jsonb_loads = json.JSONDecoder(object_pairs_hook=_jsonb_order, parse_float=_float).decode
-_jsonb_loads_exact = json.JSONDecoder(object_pairs_hook=_jsonb_order, parse_float=Decimal).decode
+_jsonb_loads = json.JSONDecoder(object_hook=_jsonb_order, parse_float=_float).decode
+_jsonb_loads_exact = json.JSONDecoder(object_hook=_jsonb_order, parse_float=Decimal).decode
 
 
 def jsonb_text(text: str) -> str:
@@ -104,12 +144,95 @@ def row_writers(kinds: Iterable[ColumnType]) -> list[Any]:
     return [_TEXT[k] for k in kinds]
 
 
+def _digest(data: bytes) -> int:
+    return int.from_bytes(hashlib.sha256(data).digest()[:16], "big")
+
+
 def sqlite_digest(values: Sequence[Any], writers: Sequence[Any]) -> int:
-    """The digest of a row as SQLite stores it (see the module's docstring)."""
+    """The digest of a row as SQLite stores it, every column written by Python (see the
+    module's docstring): the reference, and the path for rows SQLite cannot write itself."""
     text = SEPARATOR.join(
         NULL if v is None else write(v) for v, write in zip(values, writers, strict=True)
     )
-    return int.from_bytes(hashlib.md5(text.encode()).digest(), "big")
+    return _digest(text.encode())
+
+
+# Written by Python even on the fast path: SQLite has no jsonb order and no IEEE hex.
+_BY_PYTHON = ("json", "float")
+
+
+def _sqlite_text(column: str, kind: ColumnType) -> str:
+    """SQLite's expression for a column's canonical text (its value of the expected type)."""
+    if kind == "timestamp":  # tgparser's own form, 2024-02-29T23:59:59.999999Z
+        return f"coalesce(substr({column}, 1, 26) || '+00:00', char(1))"
+    if kind == "bool":
+        return f"CASE WHEN {column} IS NULL THEN char(1) WHEN {column} THEN 'true' ELSE 'false' END"
+    return f"coalesce({column}, char(1))"  # int (SQLite prints it in decimal), text, weights
+
+
+def _sqlite_expected(column: str, kind: ColumnType) -> str:
+    """True when SQLite writes the column's value as `_TEXT` would (the guard of the fast
+    path): the value's SQLite type is the expected one, a timestamp is in the fixed form."""
+    if kind == "timestamp":
+        return (
+            f"({column} IS NULL OR (typeof({column}) = 'text' AND length({column}) = 27 "
+            f"AND substr({column}, 11, 1) = 'T' AND substr({column}, 27, 1) = 'Z'))"
+        )
+    expected = "integer" if kind in ("int", "bool") else "text"
+    return f"typeof({column}) IN ('{expected}', 'null')"
+
+
+def sqlite_digest_sql(columns: dict[str, ColumnType]) -> list[str]:
+    """The expressions a SELECT of `columns` ends with for `SqliteRowHasher`: the guard (1
+    when SQLite can write the row's other columns), then one UTF-8 blob per run of columns
+    between the ones Python writes (JSON, floats), their texts joined by U+001F."""
+    guards = [_sqlite_expected(c, k) for c, k in columns.items() if k not in _BY_PYTHON]
+    runs: list[list[str]] = [[]]
+    for column, kind in columns.items():
+        if kind in _BY_PYTHON:
+            runs.append([])
+        else:
+            runs[-1].append(_sqlite_text(column, kind))
+    blobs = [f"CAST({' || char(31) || '.join(run)} AS BLOB)" for run in runs if run]
+    return [" AND ".join(guards) or "1", *blobs]
+
+
+class SqliteRowHasher:
+    """The digests of rows read with `sqlite_digest_sql`'s expressions appended: the same
+    digest `sqlite_digest` gives, with Python writing only the JSON and float columns."""
+
+    def __init__(self, columns: dict[str, ColumnType]) -> None:
+        kinds = list(columns.values())
+        self.width = len(kinds)
+        self.writers = row_writers(kinds)
+        # The pieces of the canonical text in order: ("run", blob's index in the row) or
+        # ("value", column's index, its writer).
+        self.pieces: list[tuple[int, Any]] = []
+        blob = self.width + 1
+        in_run = False
+        for index, kind in enumerate(kinds):
+            if kind in _BY_PYTHON:
+                self.pieces.append((index, _TEXT[kind]))
+                in_run = False
+            elif not in_run:
+                self.pieces.append((blob, None))
+                blob += 1
+                in_run = True
+
+    def __call__(self, row: Sequence[Any]) -> int:
+        """The digest of a row: its columns, the guard, the blobs."""
+        if not row[self.width]:
+            return sqlite_digest(row[: self.width], self.writers)
+        parts = []
+        for index, write in self.pieces:
+            value = row[index]
+            if write is None:
+                parts.append(value)
+            elif value is None:
+                parts.append(b"\x01")
+            else:
+                parts.append(write(value).encode())
+        return _digest(b"\x1f".join(parts))
 
 
 def postgres_row_text(columns: dict[str, ColumnType]) -> str:
@@ -133,18 +256,24 @@ def postgres_row_text(columns: dict[str, ColumnType]) -> str:
     return f"concat_ws(E'\\x1f', {', '.join(parts)})"
 
 
+def postgres_digest_sql(columns: dict[str, ColumnType]) -> str:
+    """SQL for a row's digest as 32 hex digits (what `sqlite_digest` computes)."""
+    text = postgres_row_text(columns)
+    return f"left(encode(sha256(convert_to({text}, 'UTF8')), 'hex'), 32)"
+
+
 def postgres_table_checksum_sql(table: str, columns: dict[str, ColumnType]) -> str:
-    """SQL giving (row count, the four 32-bit sums of the rows' MD5 digests).
+    """SQL giving (row count, the four 32-bit sums of the rows' digests).
 
     The digest is a function in FROM, joined laterally to each row, so the server computes
     it once per row: written as a column of a subquery, the planner pulls the subquery up
-    and copies `md5(<row text>)` into each of the four sums, which printed every row (its
-    jsonb above all) and hashed it four times. The join keeps the parallel plan (each worker
-    hashes and sums its share of the rows)."""
+    and copies the digest's expression into each of the four sums, which printed every row
+    (its jsonb above all) and hashed it four times. The join keeps the parallel plan (each
+    worker hashes and sums its share of the rows)."""
     quarters = ", ".join(
         f"coalesce(sum(('x' || substr(d.h, {1 + 8 * i}, 8))::bit(32)::bigint), 0)" for i in range(4)
     )
-    return f"SELECT count(*), {quarters} FROM {table}, md5({postgres_row_text(columns)}) AS d(h)"
+    return f"SELECT count(*), {quarters} FROM {table}, {postgres_digest_sql(columns)} AS d(h)"
 
 
 def combine_quarters(quarters: Sequence[Any]) -> int:

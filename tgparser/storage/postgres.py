@@ -300,7 +300,7 @@ class PostgresStorage(Storage):
     def _stream_with_digests(self, table: str, batch_size: int) -> Iterator[tuple[Any, ...]]:
         # The server hashes each row as it sends it: the client only adds the digests up.
         kinds = TABLE_COLUMNS[table]
-        sql = f"SELECT {', '.join(kinds)}, md5({checksum.postgres_row_text(kinds)}) FROM {table}"
+        sql = f"SELECT {', '.join(kinds)}, {checksum.postgres_digest_sql(kinds)} FROM {table}"
         for values in self._stream(sql, (), batch_size):
             yield (*values[:-1], int(values[-1], 16))
 
