@@ -1,7 +1,8 @@
 """Row checksums that SQLite (with Python) and PostgreSQL (in SQL) compute alike.
 
-A row's canonical text is its columns joined by U+001F, each written as PostgreSQL writes it
-as text, which Python reproduces from SQLite's stored values:
+A row's canonical text is its columns joined by U+001F (first the integer, text, timestamp and
+boolean columns in the table's order, then the JSON and float ones), each written as
+PostgreSQL writes it as text, which Python reproduces from SQLite's stored values:
 - integers in decimal; text as it is; NULL as U+0001;
 - timestamps as UTC ISO-8601 with microseconds and `+00:00`;
 - booleans as `true` / `false`;
@@ -17,10 +18,10 @@ computes a table's checksum, or each streamed row's digest, itself, and a client
 SQLite rows. SHA-256 rather than MD5: both OpenSSL builds (Python's and the server's) use the
 CPU's SHA instructions where it has them, which made it the cheaper of the two here.
 
-For SQLite, SQLite itself writes the runs of columns it can write alike (integers, text,
-timestamps in tgparser's own fixed-width form, booleans) as one UTF-8 blob per run, while the
-rows stream (`sqlite_digest_sql`); Python writes only the JSON and float columns between the
-runs (`SqliteRowHasher`). A row holding anything else (a timestamp in another form, a value
+For SQLite, SQLite itself writes the first part, the columns it can write alike (integers,
+text, timestamps in tgparser's own fixed-width form, booleans), as one UTF-8 blob while the
+rows stream (`sqlite_digest_sql`); Python writes only the JSON and float columns after it
+(`SqliteRowHasher`). A row holding anything else (a timestamp in another form, a value
 of an unexpected SQLite type) is written entirely by Python (`sqlite_digest`), the reference
 the fast path is tested against.
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -140,25 +141,31 @@ _TEXT = {
 }
 
 
-def row_writers(kinds: Iterable[ColumnType]) -> list[Any]:
-    return [_TEXT[k] for k in kinds]
+# Written by Python even on SQLite's fast path: SQLite has no jsonb order and no IEEE hex.
+_BY_PYTHON = ("json", "float")
+
+
+def canonical_order(columns: dict[str, ColumnType]) -> list[str]:
+    """The columns in the order the canonical text writes them: those SQLite can write
+    itself first (in the table's order), then the JSON and float columns (in that order)."""
+    plain = [c for c, k in columns.items() if k not in _BY_PYTHON]
+    return plain + [c for c, k in columns.items() if k in _BY_PYTHON]
 
 
 def _digest(data: bytes) -> int:
     return int.from_bytes(hashlib.sha256(data).digest()[:16], "big")
 
 
-def sqlite_digest(values: Sequence[Any], writers: Sequence[Any]) -> int:
-    """The digest of a row as SQLite stores it, every column written by Python (see the
-    module's docstring): the reference, and the path for rows SQLite cannot write itself."""
+def sqlite_digest(values: Sequence[Any], columns: dict[str, ColumnType]) -> int:
+    """The digest of a row as SQLite stores it (`values` in the table's column order), every
+    column written by Python (see the module's docstring): the reference, and the path for
+    rows SQLite cannot write itself."""
+    position = {c: i for i, c in enumerate(columns)}
     text = SEPARATOR.join(
-        NULL if v is None else write(v) for v, write in zip(values, writers, strict=True)
+        NULL if (v := values[position[c]]) is None else _TEXT[columns[c]](v)
+        for c in canonical_order(columns)
     )
     return _digest(text.encode())
-
-
-# Written by Python even on the fast path: SQLite has no jsonb order and no IEEE hex.
-_BY_PYTHON = ("json", "float")
 
 
 def _sqlite_text(column: str, kind: ColumnType) -> str:
@@ -183,62 +190,41 @@ def _sqlite_expected(column: str, kind: ColumnType) -> str:
 
 
 def sqlite_digest_sql(columns: dict[str, ColumnType]) -> list[str]:
-    """The expressions a SELECT of `columns` ends with for `SqliteRowHasher`: the guard (1
-    when SQLite can write the row's other columns), then one UTF-8 blob per run of columns
-    between the ones Python writes (JSON, floats), their texts joined by U+001F."""
-    guards = [_sqlite_expected(c, k) for c, k in columns.items() if k not in _BY_PYTHON]
-    runs: list[list[str]] = [[]]
-    for column, kind in columns.items():
-        if kind in _BY_PYTHON:
-            runs.append([])
-        else:
-            runs[-1].append(_sqlite_text(column, kind))
-    blobs = [f"CAST({' || char(31) || '.join(run)} AS BLOB)" for run in runs if run]
-    return [" AND ".join(guards) or "1", *blobs]
+    """The two expressions a SELECT of `columns` ends with for `SqliteRowHasher`: the guard
+    (1 when SQLite can write the row's plain columns alike), then those columns' canonical
+    text as one UTF-8 blob (NULL when the table has none)."""
+    plain = [(c, k) for c, k in columns.items() if k not in _BY_PYTHON]
+    guard = " AND ".join(_sqlite_expected(c, k) for c, k in plain) or "1"
+    texts = " || char(31) || ".join(_sqlite_text(c, k) for c, k in plain)
+    return [guard, f"CAST({texts} AS BLOB)" if plain else "NULL"]
 
 
 class SqliteRowHasher:
-    """The digests of rows read with `sqlite_digest_sql`'s expressions appended: the same
-    digest `sqlite_digest` gives, with Python writing only the JSON and float columns."""
+    """The digests of rows read with `sqlite_digest_sql`'s expressions appended: the digest
+    `sqlite_digest` gives, with Python writing only the JSON and float columns."""
 
     def __init__(self, columns: dict[str, ColumnType]) -> None:
-        kinds = list(columns.values())
-        self.width = len(kinds)
-        self.writers = row_writers(kinds)
-        # The pieces of the canonical text in order: ("run", blob's index in the row) or
-        # ("value", column's index, its writer).
-        self.pieces: list[tuple[int, Any]] = []
-        blob = self.width + 1
-        in_run = False
-        for index, kind in enumerate(kinds):
-            if kind in _BY_PYTHON:
-                self.pieces.append((index, _TEXT[kind]))
-                in_run = False
-            elif not in_run:
-                self.pieces.append((blob, None))
-                blob += 1
-                in_run = True
+        self.columns = columns
+        self.width = len(columns)
+        self.plain = any(k not in _BY_PYTHON for k in columns.values())
+        self.late = [(i, _TEXT[k]) for i, k in enumerate(columns.values()) if k in _BY_PYTHON]
 
     def __call__(self, row: Sequence[Any]) -> int:
-        """The digest of a row: its columns, the guard, the blobs."""
+        """The digest of a row: its columns, the guard, the blob."""
         if not row[self.width]:
-            return sqlite_digest(row[: self.width], self.writers)
-        parts = []
-        for index, write in self.pieces:
+            return sqlite_digest(row[: self.width], self.columns)
+        parts = [row[self.width + 1]] if self.plain else []
+        for index, write in self.late:
             value = row[index]
-            if write is None:
-                parts.append(value)
-            elif value is None:
-                parts.append(b"\x01")
-            else:
-                parts.append(write(value).encode())
+            parts.append(b"\x01" if value is None else write(value).encode())
         return _digest(b"\x1f".join(parts))
 
 
 def postgres_row_text(columns: dict[str, ColumnType]) -> str:
     """SQL for the canonical text of a row (the same text `sqlite_digest` hashes)."""
     parts = []
-    for column, kind in columns.items():
+    for column in canonical_order(columns):
+        kind = columns[column]
         if kind == "timestamp":
             expression = (
                 f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') """

@@ -1,0 +1,173 @@
+"""How `db copy --verify` / `db verify` hash rows: cheaply, and still exactly.
+
+SQLite writes the plain columns of a row's canonical text itself and Python writes only its
+JSON and float columns (`checksum.SqliteRowHasher`); a row SQLite cannot write alike (a
+timestamp in another form, a value of an unexpected SQLite type) is written by Python in
+full (`checksum.sqlite_digest`, the reference). Here: both paths give the reference digest
+for every row, the fast one is really taken, PostgreSQL's digest of the same row is the
+same, and the cached jsonb key order prints JSON exactly as PostgreSQL does.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_copy import copy, fill_archive
+from tgparser.storage import Storage, open_storage
+from tgparser.storage import checksum as ck
+from tgparser.storage.columns import COPIED_TABLES, TABLE_COLUMNS
+
+
+def _reference_digests(store: Storage, table: str) -> list[int]:
+    """Every row of an SQLite table, written and hashed by Python alone."""
+    columns = TABLE_COLUMNS[table]
+    return [ck.sqlite_digest(values, columns) for values in store.iter_table(table)]
+
+
+def _streamed(store: Storage, table: str) -> list[tuple[Any, ...]]:
+    return list(store.iter_table(table, 2, digests=True))
+
+
+def _fast_rows(store: Storage, table: str) -> int:
+    """How many rows of an SQLite table the fast path hashes (its guard holds)."""
+    guard = ck.sqlite_digest_sql(TABLE_COLUMNS[table])[0]
+    return store._query(f"SELECT count(*) FROM {table} WHERE {guard}")[0][0]
+
+
+def test_sqlite_rows_hash_to_the_reference_digest_on_the_fast_path(sqlite_url: str) -> None:
+    fill_archive(sqlite_url)
+    with open_storage(sqlite_url) as store:
+        filled = 0
+        for table in COPIED_TABLES:
+            rows = _streamed(store, table)
+            assert [row[:-1] for row in rows] == list(store.iter_table(table))
+            assert [row[-1] for row in rows] == _reference_digests(store, table), table
+            if rows:
+                filled += 1
+                # the archive as tgparser writes it: SQLite writes every row's plain columns
+                assert _fast_rows(store, table) == len(rows), table
+        assert filled >= 8
+
+
+# Values tgparser never writes but an SQLite file may hold: each sends its row to Python.
+ODD_VALUES = [
+    ("date", "2024-02-29 23:59:59+03:00"),  # another ISO form
+    ("date", "2024-02-29T23:59:59.5Z"),  # fewer fraction digits
+    ("edit_date", "2024-02-29T23:59:59.999999+00:00"),
+    ("views", 1.5),  # a REAL in an integer column
+    ("views", "twelve"),  # TEXT in an integer column (SQLite would store "12" as 12)
+    ("text", b"\xd0\x96 bytes"),  # a BLOB in a text column
+    ("kind", b"post"),  # a BLOB in a text column (SQLite would store 7 as "7")
+]
+
+
+@pytest.mark.parametrize(("column", "value"), ODD_VALUES, ids=lambda v: repr(v))
+def test_a_row_sqlite_cannot_write_alike_is_hashed_by_python(
+    sqlite_url: str, column: str, value: Any
+) -> None:
+    fill_archive(sqlite_url)
+    with open_storage(sqlite_url) as store:
+        before = _streamed(store, "messages")
+        fast = _fast_rows(store, "messages")
+        store._execute(f"UPDATE messages SET {column} = ? WHERE message_id = 3", (value,))
+        after = _streamed(store, "messages")
+        assert _fast_rows(store, "messages") == fast - 1  # this row alone left the fast path
+        assert [row[-1] for row in after] == _reference_digests(store, "messages")
+        # and the odd value is part of the checksum
+        assert Counter(row[-1] for row in after) != Counter(row[-1] for row in before)
+
+
+def test_a_separator_or_null_marker_inside_a_text_is_hashed_like_the_reference(
+    sqlite_url: str,
+) -> None:
+    """Texts holding U+001F, U+0001, astral characters and nothing at all, next to NULLs and
+    JSON columns at the start, the middle and the end of a run of plain columns."""
+    fill_archive(sqlite_url)
+    with open_storage(sqlite_url) as store:
+        store._execute(
+            "UPDATE messages SET text = ?, sender_name = ?, post_author = ?, entities = NULL, "
+            "raw = ? WHERE message_id = 1",
+            ("a\x1fb\x01c 😀", "", None, '{"я":1,"z":[1.50,-0.0,1e-7],"ab":{"é":"\\u001f"}}'),
+        )
+        assert [row[-1] for row in _streamed(store, "messages")] == _reference_digests(
+            store, "messages"
+        )
+        assert _fast_rows(store, "messages") == store.count_rows("messages")
+
+
+def test_each_row_digest_is_the_same_on_sqlite_and_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """Row by row, not only the sums: the digests PostgreSQL computes for the copied rows are
+    the very digests SQLite's side computes for the source rows."""
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    fill_archive(source)
+    assert copy(source, pg_url).exit_code == 0
+    with open_storage(source) as sqlite, open_storage(pg_url) as pg:
+        compared = 0
+        for table in COPIED_TABLES:
+            sqlite_digests = Counter(row[-1] for row in _streamed(sqlite, table))
+            pg_digests = Counter(row[-1] for row in _streamed(pg, table))
+            assert pg_digests == sqlite_digests, table
+            assert pg.table_checksum(table) == sqlite.table_checksum(table), table
+            compared += sum(sqlite_digests.values())
+        assert compared >= 12
+
+
+def _keys(rng: random.Random) -> list[str]:
+    alphabet = ["a", "b", "z", "_", "é", "я", "😀", "A", "0", " ", "\\", '"']
+    return ["".join(rng.choices(alphabet, k=rng.randint(0, 3))) for _ in range(rng.randint(0, 6))]
+
+
+def _document(rng: random.Random, depth: int = 0) -> Any:
+    if depth > 2 or rng.random() < 0.3:
+        return rng.choice([1, -2, 1.25, "s", "ж\n", True, None, [], {}])
+    if rng.random() < 0.3:
+        return [_document(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {k: _document(rng, depth + 1) for k in _keys(rng)}
+
+
+def _with_duplicate_key(text: str) -> str:
+    # the same key twice (jsonb keeps the last value), wherever an object starts with "{"
+    return text.replace('{"', '{"dup":1,"dup":2,"', 1) if '{"' in text else text
+
+
+def test_jsonb_key_order_is_postgresql_s_for_every_key_tuple(pg_url: str) -> None:
+    """Random documents (keys of 0–4 UTF-8 bytes per character, empty keys, keys needing
+    escapes, the same keys in other orders, duplicate keys) print as jsonb prints them; the
+    key orders the hook remembers are reused, and forgotten past their limit."""
+    rng = random.Random(14)
+    texts = []
+    for _ in range(300):
+        document = _document(rng)
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        texts += [text, _with_duplicate_key(text)]
+        if isinstance(document, dict):  # the same keys in reverse order
+            reverse = dict(reversed(list(document.items())))
+            texts.append(json.dumps(reverse, ensure_ascii=False))
+    with open_storage(pg_url) as store:
+        printed = [
+            row[0]
+            for row in store._query(
+                "SELECT t::jsonb::text FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, i) "
+                "ORDER BY i",
+                (texts,),
+            )
+        ]
+    assert [ck.jsonb_text(t) for t in texts] == printed
+    assert [ck.jsonb_text(t) for t in texts] == printed  # the second time from the cache
+
+
+def test_the_remembered_key_orders_are_bounded() -> None:
+    order = ck._JsonbOrder()
+    order.LIMIT = 10
+    for n in range(25):
+        value = {f"k{n}": 1, "a": 2}
+        assert list(order(value)) == ["a", f"k{n}"]
+        assert len(order.orders) <= 10
+    already = {"a": 1, "bb": 2}
+    assert order(already) is already  # in jsonb's order: handed back as it is
