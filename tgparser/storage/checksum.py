@@ -195,8 +195,17 @@ def sqlite_digest_sql(columns: dict[str, ColumnType]) -> list[str]:
     text as one UTF-8 blob (NULL when the table has none)."""
     plain = [(c, k) for c, k in columns.items() if k not in _BY_PYTHON]
     guard = " AND ".join(_sqlite_expected(c, k) for c, k in plain) or "1"
-    texts = " || char(31) || ".join(_sqlite_text(c, k) for c, k in plain)
-    return [guard, f"CAST({texts} AS BLOB)" if plain else "NULL"]
+    if not plain:
+        return [guard, "NULL"]
+    # printf() writes the text in one pass (a chain of || copies it once per column); at most
+    # 100 arguments each (SQLite allows 127 by default).
+    chunks = [plain[i : i + 100] for i in range(0, len(plain), 100)]
+    texts = " || char(31) || ".join(
+        f"printf('{SEPARATOR.join(['%s'] * len(chunk))}', "
+        f"{', '.join(_sqlite_text(c, k) for c, k in chunk)})"
+        for chunk in chunks
+    )
+    return [guard, f"CAST({texts} AS BLOB)"]
 
 
 class SqliteRowHasher:
