@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.test_copy import copy, fill_archive
+from tgparser.errors import StorageError
 from tgparser.storage import Storage, open_storage
 from tgparser.storage import checksum as ck
 from tgparser.storage.columns import COPIED_TABLES, TABLE_COLUMNS
@@ -171,3 +172,21 @@ def test_the_remembered_key_orders_are_bounded() -> None:
         assert len(order.orders) <= 10
     already = {"a": 1, "bb": 2}
     assert order(already) is already  # in jsonb's order: handed back as it is
+
+
+def test_postgresql_digest_is_the_utf8_text_s_whatever_the_client_encoding(pg_url: str) -> None:
+    """`textsend()` (cheap) gives the text in the session's client encoding: used only when
+    that is UTF-8; another session takes `convert_to(…, 'UTF8')` and gets the same sums."""
+    fill_archive(pg_url)
+    with open_storage(pg_url) as store:
+        assert store._utf8_client()
+        expected = {t: store.table_checksum(t) for t in COPIED_TABLES}
+        store._execute("SET client_encoding = 'LATIN1'")
+        assert not store._utf8_client()
+        assert {t: store.table_checksum(t) for t in COPIED_TABLES} == expected
+        # the cheap form would want the Cyrillic text as LATIN1 bytes here: not used
+        cheap = ck.postgres_table_checksum_sql(
+            "messages", TABLE_COLUMNS["messages"], utf8_client=True
+        )
+        with pytest.raises(StorageError, match="LATIN1"):
+            store._query(cheap)
