@@ -1,8 +1,7 @@
-"""Row checksums that SQLite (with Python) and PostgreSQL (in SQL) compute alike.
+"""Row checksums that SQLite (in Python) and PostgreSQL (in SQL) compute alike.
 
-A row's canonical text is its columns joined by U+001F (first the integer, text, timestamp and
-boolean columns in the table's order, then the JSON and float ones), each written as
-PostgreSQL writes it as text, which Python reproduces from SQLite's stored values:
+A row's canonical text is its columns joined by U+001F, each written as PostgreSQL writes it
+as text, which Python reproduces from SQLite's stored values:
 - integers in decimal; text as it is; NULL as U+0001;
 - timestamps as UTC ISO-8601 with microseconds and `+00:00`;
 - booleans as `true` / `false`;
@@ -17,13 +16,6 @@ the sum of its rows' digests modulo 2**128, which no row order changes. So Postg
 computes a table's checksum, or each streamed row's digest, itself, and a client hashes only
 SQLite rows. SHA-256 rather than MD5: both OpenSSL builds (Python's and the server's) use the
 CPU's SHA instructions where it has them, which made it the cheaper of the two here.
-
-For SQLite, SQLite itself writes the first part, the columns it can write alike (integers,
-text, timestamps in tgparser's own fixed-width form, booleans), as one UTF-8 blob while the
-rows stream (`sqlite_digest_sql`); Python writes only the JSON and float columns after it
-(`SqliteRowHasher`). A row holding anything else (a timestamp in another form, a value
-of an unexpected SQLite type) is written entirely by Python (`sqlite_digest`), the reference
-the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -31,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -141,99 +133,22 @@ _TEXT = {
 }
 
 
-# Written by Python even on SQLite's fast path: SQLite has no jsonb order and no IEEE hex.
-_BY_PYTHON = ("json", "float")
+def row_writers(kinds: Iterable[ColumnType]) -> list[Any]:
+    return [_TEXT[k] for k in kinds]
 
 
-def canonical_order(columns: dict[str, ColumnType]) -> list[str]:
-    """The columns in the order the canonical text writes them: those SQLite can write
-    itself first (in the table's order), then the JSON and float columns (in that order)."""
-    plain = [c for c, k in columns.items() if k not in _BY_PYTHON]
-    return plain + [c for c, k in columns.items() if k in _BY_PYTHON]
-
-
-def _digest(data: bytes) -> int:
-    return int.from_bytes(hashlib.sha256(data).digest()[:16], "big")
-
-
-def sqlite_digest(values: Sequence[Any], columns: dict[str, ColumnType]) -> int:
-    """The digest of a row as SQLite stores it (`values` in the table's column order), every
-    column written by Python (see the module's docstring): the reference, and the path for
-    rows SQLite cannot write itself."""
-    position = {c: i for i, c in enumerate(columns)}
+def sqlite_digest(values: Sequence[Any], writers: Sequence[Any]) -> int:
+    """The digest of a row as SQLite stores it (see the module's docstring)."""
     text = SEPARATOR.join(
-        NULL if (v := values[position[c]]) is None else _TEXT[columns[c]](v)
-        for c in canonical_order(columns)
+        NULL if v is None else write(v) for v, write in zip(values, writers, strict=True)
     )
-    return _digest(text.encode())
-
-
-def _sqlite_text(column: str, kind: ColumnType) -> str:
-    """SQLite's expression for a column's canonical text (its value of the expected type)."""
-    if kind == "timestamp":  # tgparser's own form, 2024-02-29T23:59:59.999999Z
-        return f"coalesce(substr({column}, 1, 26) || '+00:00', char(1))"
-    if kind == "bool":
-        return f"CASE WHEN {column} IS NULL THEN char(1) WHEN {column} THEN 'true' ELSE 'false' END"
-    return f"coalesce({column}, char(1))"  # int (SQLite prints it in decimal), text, weights
-
-
-def _sqlite_expected(column: str, kind: ColumnType) -> str:
-    """True when SQLite writes the column's value as `_TEXT` would (the guard of the fast
-    path): the value's SQLite type is the expected one, a timestamp is in the fixed form."""
-    if kind == "timestamp":
-        return (
-            f"({column} IS NULL OR (typeof({column}) = 'text' AND length({column}) = 27 "
-            f"AND substr({column}, 11, 1) = 'T' AND substr({column}, 27, 1) = 'Z'))"
-        )
-    expected = "integer" if kind in ("int", "bool") else "text"
-    return f"typeof({column}) IN ('{expected}', 'null')"
-
-
-def sqlite_digest_sql(columns: dict[str, ColumnType]) -> list[str]:
-    """The two expressions a SELECT of `columns` ends with for `SqliteRowHasher`: the guard
-    (1 when SQLite can write the row's plain columns alike), then those columns' canonical
-    text as one UTF-8 blob (NULL when the table has none)."""
-    plain = [(c, k) for c, k in columns.items() if k not in _BY_PYTHON]
-    guard = " AND ".join(_sqlite_expected(c, k) for c, k in plain) or "1"
-    if not plain:
-        return [guard, "NULL"]
-    # printf() writes the text in one pass (a chain of || copies it once per column); at most
-    # 100 arguments each (SQLite allows 127 by default).
-    chunks = [plain[i : i + 100] for i in range(0, len(plain), 100)]
-    texts = " || char(31) || ".join(
-        f"printf('{SEPARATOR.join(['%s'] * len(chunk))}', "
-        f"{', '.join(_sqlite_text(c, k) for c, k in chunk)})"
-        for chunk in chunks
-    )
-    return [guard, f"CAST({texts} AS BLOB)"]
-
-
-class SqliteRowHasher:
-    """The digests of rows read with `sqlite_digest_sql`'s expressions appended: the digest
-    `sqlite_digest` gives, with Python writing only the JSON and float columns."""
-
-    def __init__(self, columns: dict[str, ColumnType]) -> None:
-        self.columns = columns
-        self.width = len(columns)
-        self.plain = any(k not in _BY_PYTHON for k in columns.values())
-        self.late = [(i, _TEXT[k]) for i, k in enumerate(columns.values()) if k in _BY_PYTHON]
-
-    def __call__(self, row: Sequence[Any]) -> int:
-        """The digest of a row: its columns, the guard, the blob."""
-        if not row[self.width]:
-            return sqlite_digest(row[: self.width], self.columns)
-        parts = [row[self.width + 1]] if self.plain else []
-        for index, write in self.late:
-            value = row[index]
-            parts.append(b"\x01" if value is None else write(value).encode())
-        return _digest(b"\x1f".join(parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "big")
 
 
 def postgres_row_text(columns: dict[str, ColumnType]) -> str:
     """SQL for the canonical text of a row (the same text `sqlite_digest` hashes)."""
     parts = []
-    for column in canonical_order(columns):
-        kind = columns[column]
+    for column, kind in columns.items():
         if kind == "timestamp":
             expression = (
                 f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') """

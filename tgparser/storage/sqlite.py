@@ -175,17 +175,13 @@ class SQLiteStorage(Storage):
         return f"sqlite:{self.path.resolve()}"
 
     def _stream_with_digests(self, table: str, batch_size: int) -> Iterator[tuple[Any, ...]]:
-        # SQLite has no hash function: it writes what it can of each row's canonical text
-        # itself, and the rows are hashed here (`checksum.SqliteRowHasher`).
+        # SQLite has no hash function: the rows are hashed here, from their stored form.
         from tgparser.storage import checksum  # `db verify` only: not at start-up
 
-        columns = TABLE_COLUMNS[table]
-        extra = checksum.sqlite_digest_sql(columns)
-        digest = checksum.SqliteRowHasher(columns)
-        width = len(columns)
-        sql = f"SELECT {', '.join([*columns, *extra])} FROM {table}"
-        for row in self._stream(sql, (), batch_size):
-            yield (*row[:width], digest(row))
+        writers = checksum.row_writers(TABLE_COLUMNS[table].values())
+        digest = checksum.sqlite_digest
+        for values in self.iter_table(table, batch_size):
+            yield (*values, digest(values, writers))
 
     def load_rows(self, table: str, rows: Iterable[Sequence[Any]], *, skip_existing: bool) -> int:
         columns = tuple(TABLE_COLUMNS[table])
