@@ -153,7 +153,11 @@ def test_migrate_and_status_on_the_default_sqlite(isolated_home: Path) -> None:
 
     result = run("db", "migrate")
     assert result.exit_code == 0, result.stderr
-    assert "applied 0001_core.sql" in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines == [
+        *(f"applying {name} …" for name in SHIPPED),
+        f"applied {len(SHIPPED)} migration(s): schema is at version {latest_version('sqlite')}",
+    ]
     assert db_file.exists()
     assert "nothing to apply" in run("db", "migrate", "--dry-run").stderr
 

@@ -65,7 +65,7 @@ def test_migration_0008_converts_stored_centroids_losslessly(db_url: str) -> Non
         _insert_json_topic(storage, "1:1", json.dumps(AWKWARD, ensure_ascii=False))
         _insert_json_topic(storage, "1:2", "{}")
         _insert_json_topic(storage, "1:3", '{"one": 1, "half": 0.5}')  # an integer weight
-        [applied] = storage.migrate()
+        [applied] = storage.migrate(up_to=8)  # 0008 alone (0009 is not about topics)
         assert applied.version == 8
         first = storage.get_topic("1:1")
         assert first is not None

@@ -34,7 +34,11 @@ def migrate(app: App, dry_run: bool, json_flag: bool) -> None:
         pending, version = list(load_migrations("sqlite")), 0
     else:
         storage = app.storage(write=True, ensure_schema=False)
-        pending = storage.migrate(dry_run=dry_run)
+        quiet = dry_run or app.wants_json(json_flag)
+        pending = storage.migrate(
+            dry_run=dry_run,
+            on_apply=None if quiet else lambda m: app.info(f"applying {m.filename} …"),
+        )
         version = storage.schema_state().version
     names = [m.filename for m in pending]
     if app.wants_json(json_flag):
@@ -56,9 +60,8 @@ def migrate(app: App, dry_run: bool, json_flag: bool) -> None:
             else f"nothing to apply: schema is at version {version}"
         )
         return
-    for name in names:
-        app.info(f"applied {name}")
-    app.info(f"schema is at version {version}")
+    applied = f"applied {len(names)} migration(s): " if names else "nothing to apply: "
+    app.info(f"{applied}schema is at version {version}")
 
 
 def _missing_sqlite_file(url: str) -> bool:

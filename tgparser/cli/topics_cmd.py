@@ -74,7 +74,7 @@ def topics_build(
     from tgparser.topics.build import build
     from tgparser.topics.service import require_documents, select_chats
 
-    require_numeric()
+    require_numeric(load=False)  # `build` imports them while its first queries run
     if not llm and (model or llm_url or max_cost is not None):
         raise TgparserError("--model, --llm-url and --max-cost are for --llm", exit_code=2)
     client = _llm_client(app, model, llm_url, max_cost) if llm else None

@@ -224,9 +224,16 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
             )
         return SchemaState(applied, pending, mig.latest_version(self.dialect))
 
-    def migrate(self, *, dry_run: bool = False, up_to: int | None = None) -> list[mig.Migration]:
+    def migrate(
+        self,
+        *,
+        dry_run: bool = False,
+        up_to: int | None = None,
+        on_apply: Callable[[mig.Migration], None] | None = None,
+    ) -> list[mig.Migration]:
         """Apply pending migrations in order, each in its own transaction; return them.
-        `up_to` stops at that version (to match another database's schema).
+        `up_to` stops at that version (to match another database's schema); `on_apply` is
+        told of each migration before it runs (one may rewrite a big table for minutes).
 
         The whole run holds the database's migration lock, so processes migrating at once
         apply each file once and never see each other's half-migrated schema.
@@ -240,6 +247,8 @@ class Storage(DocumentsMixin, TopicsMixin, ABC):
         with self._migration_lock():
             pending = wanted(self.schema_state().pending)  # again, now nobody else migrates
             for migration in pending:
+                if on_apply is not None:
+                    on_apply(migration)
                 self._apply_migration(migration)
         return pending
 

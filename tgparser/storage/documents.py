@@ -228,31 +228,14 @@ class DocumentsMixin(_Base):
         chat_id: int,
         identity: ProcessorIdentity,
         *,
-        updated_from: datetime | None = None,
         after: tuple[datetime, int] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        reprocess: bool = False,
-        include_failed: bool = False,
-        limit: int = 500,
+        **options: Any,
     ) -> list[Row]:
-        """One page of a chat's messages that need a document of `identity`, in
-        (updated_at, message_id) order from `after` (exclusive; keyset paging, so writing
-        documents between pages is safe). Only messages updated at or after `updated_from`
-        (the chat's scan position) are looked at: index-backed on (chat_id, updated_at,
-        message_id). Messages journaled as failed for this identity and content are left out
-        unless `include_failed`; `reprocess` takes every message."""
-        rows = self.pending_message_values(
-            chat_id,
-            identity,
-            updated_from=updated_from,
-            after=None if after is None else (self._encode_timestamp(after[0]), after[1]),
-            since=since,
-            until=until,
-            reprocess=reprocess,
-            include_failed=include_failed,
-            limit=limit,
-        )
+        """`pending_message_values` decoded into rows; `after` is the previous page's last
+        (updated_at, message_id) as decoded values, `options` are the same filters."""
+        if after is not None:
+            after = (self._encode_timestamp(after[0]), after[1])
+        rows = self.pending_message_values(chat_id, identity, after=after, **options)
         return [self._decode_row("messages", PROCESS_MESSAGE_COLUMNS, r) for r in rows]
 
     def pending_message_values(
@@ -268,10 +251,16 @@ class DocumentsMixin(_Base):
         include_failed: bool = False,
         limit: int = 500,
     ) -> list[tuple[Any, ...]]:
-        """`pending_messages` as the backend stores them, undecoded: a tuple of
-        PROCESS_MESSAGE_COLUMNS per message (JSON columns as the driver hands them back). The
-        builtin processor decodes what it reads itself, in its worker processes. `after` is
-        the stored `updated_at` and the message id of the previous page's last message."""
+        """One page of a chat's messages that need a document of `identity`, in
+        (updated_at, message_id) order from `after` (exclusive; keyset paging, so writing
+        documents between pages is safe), as the backend stores them: a tuple of
+        PROCESS_MESSAGE_COLUMNS per message (JSON columns as the driver hands them back; the
+        builtin processor decodes what it reads itself, in its worker processes). `after` is
+        the stored `updated_at` and the message id of the previous page's last message.
+        Only messages updated at or after `updated_from` (the chat's scan position) are
+        looked at: index-backed on (chat_id, updated_at, message_id). Messages journaled as
+        failed for this identity and content are left out unless `include_failed`;
+        `reprocess` takes every message."""
         p = self.placeholder
         ts = self._encode_timestamp
         clauses = [f"m.chat_id = {p}"]

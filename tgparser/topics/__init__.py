@@ -22,12 +22,24 @@ class MissingTopicsDependency(TgparserError):
     """numpy/scipy are an optional extra: topics needs them, the archive does not."""
 
 
-def require_numeric() -> None:
-    """Raise one clear line when numpy or scipy is not installed."""
+def require_numeric(*, load: bool = True) -> None:
+    """Raise one clear line when numpy or scipy is not installed. `load=False` only looks
+    for them (no import: `topics build` imports them in a thread while it reads)."""
+    if not load:
+        from importlib.util import find_spec
+
+        for name in ("numpy", "scipy"):
+            if find_spec(name) is None:
+                raise _missing(name)
+        return
     try:
         import numpy  # noqa: F401
         import scipy.sparse  # noqa: F401
     except ImportError as exc:
-        raise MissingTopicsDependency(
-            f"topics needs numpy and scipy ({exc.name} is missing): {extras.install_hint('topics')}"
-        ) from None
+        raise _missing(exc.name) from None
+
+
+def _missing(name: str | None) -> MissingTopicsDependency:
+    return MissingTopicsDependency(
+        f"topics needs numpy and scipy ({name} is missing): {extras.install_hint('topics')}"
+    )

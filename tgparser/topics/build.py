@@ -24,6 +24,7 @@ One build of a *space* (one chat, or every followed source with `--all-sources`)
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from array import array
 from collections import Counter, defaultdict
@@ -175,7 +176,7 @@ def build(
     """Build the topic spaces of these chats (one per chat, or one across all)."""
     import gc
 
-    require_numeric()
+    importing = _import_numeric()
     params = params or Params()
     groups = [list(chat_ids)] if all_sources else [[c] for c in chat_ids]
     # A build holds hundreds of thousands of long-lived objects (posts, member keys, words)
@@ -200,6 +201,31 @@ def build(
     finally:
         if collecting:
             gc.enable()
+        if importing is not None:
+            importing.join()
+
+
+def _import_numeric() -> Any:
+    """numpy and scipy.sparse imported in a thread (~0.4 s at the start of a daily run) while
+    the build's first queries run: SQLite and PostgreSQL do their part without holding the
+    GIL, so on two cores the import costs little wall time. `require_numeric` where they are
+    first needed waits for it (an import in progress holds its module's lock) and raises the
+    one-line error when one is missing."""
+    import sys
+    import threading
+
+    if "scipy.sparse" in sys.modules:
+        return None
+    thread = threading.Thread(target=_import_quietly, name="tgparser-numeric", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_quietly() -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):  # raised again where they are needed
+        require_numeric()
 
 
 def _build_space(
@@ -258,30 +284,31 @@ def _build_space(
         for t in (storage.list_topics(spaces=[space]) if rebuild else storage.topic_heads(space))
     }
     known_topics = {t["id"]: t for t in storage.list_topics(ids=[k["id"] for k in known])}
+    by_key = {p.key: p for p in posts}
     placed: dict[Key, str] = {}  # post -> discovered topic id (posts only)
     placed_known: dict[Key, str] = {}
+    old_keys: dict[str, set[Key]] = defaultdict(set)  # topic -> its stored items
     for tid, chat_id, message_id, kind in members:
+        key = (chat_id, message_id)
+        old_keys[tid].add(key)
         if kind == "post":
-            key = (chat_id, message_id)
+            # posts that left (deleted, now ads/noise) leave their topics
+            if key not in by_key:
+                continue
             if tid in known_topics:
                 placed_known[key] = tid
             elif tid in old_topics:
                 placed[key] = tid
 
-    # posts that left (deleted, now ads/noise) leave their topics
-    live = {p.key for p in posts}
-    placed = {k: t for k, t in placed.items() if k in live}
-    placed_known = {k: t for k, t in placed_known.items() if k in live}
-
     if rebuild:
         vocab = Vocabulary()
-        open_keys = [p.key for p in posts]
+        open_keys = list(by_key)
     else:
         vocab = Vocabulary(storage.topic_space_doc_freq(space), state["n_docs"])
-        vocab.index = {t: i for i, t in enumerate(vocab.doc_freq)}
-        open_keys = [p.key for p in posts if p.key not in placed and p.key not in placed_known]
-    by_key = {p.key: p for p in posts}
-    processors = {p.key: p.processor for p in (*posts, *comments, *duplicates)}
+        vocab.index = dict(zip(vocab.doc_freq, range(len(vocab.doc_freq)), strict=True))
+        open_keys = [k for k in by_key if k not in placed and k not in placed_known]
+    # the processor of every candidate's document: posts' from `by_key`, the others' here
+    processors = {p.key: p.processor for p in (*comments, *duplicates)}
     texts = storage.document_texts((k, by_key[k].processor) for k in open_keys)
     docs = _tokenise({k: texts.get(k, "") for k in open_keys}, params.stem)
     # document frequencies count each post once: on a rebuild all of them, later only posts
@@ -292,6 +319,7 @@ def _build_space(
     newest = max((p.date for p in posts), default=None)
     if newest is not None and (counted is None or newest > counted):
         counted_until = _time(newest).isoformat()
+    require_numeric()  # imported meanwhile (`_import_numeric`)
     matrix = texts_matrix([docs[k] for k in open_keys], params, vocab)
     # the tokenised posts are not kept: at 100,000 posts they held ~90 MB through the
     # clustering and the bundles. The bundles need only the column of each term a post has
@@ -414,19 +442,19 @@ def _build_space(
         space,
         chat_ids,
         now,
-        posts,
+        by_key,
         comments,
         duplicates,
         topics,
         kts,
-        members,
+        old_keys,
         vocab,
         params,
         report,
         counted_until,
         fingerprint,
         vectorised,
-        texts_for=lambda keys: _texts(storage, keys, processors, texts),
+        texts_for=lambda keys: _texts(storage, keys, by_key, processors, texts),
         cents=cents,
         state=state,
     )
@@ -480,11 +508,19 @@ def _candidates(
 
 
 def _texts(
-    storage: Storage, keys: Iterable[Key], processors: dict[Key, str], cache: dict[Key, str]
+    storage: Storage,
+    keys: Iterable[Key],
+    posts: dict[Key, Post],
+    processors: dict[Key, str],
+    cache: dict[Key, str],
 ) -> dict[Key, str]:
-    missing = [k for k in keys if k not in cache and k in processors]
+    missing = [k for k in keys if k not in cache and (k in posts or k in processors)]
     if missing:
-        cache.update(storage.document_texts((k, processors[k]) for k in missing))
+        cache.update(
+            storage.document_texts(
+                (k, posts[k].processor if k in posts else processors[k]) for k in missing
+            )
+        )
     return cache
 
 
@@ -507,6 +543,7 @@ class _Centroids:
         self.vocab = vocab
         self.extra: dict[str, int] = {}
         self.rows: dict[str, tuple[dict[str, float], Any, Any]] = {}
+        self.kept: _Kept | None = None  # the merges' cosines, for the related topics
 
     @property
     def width(self) -> int:
@@ -549,18 +586,24 @@ class _Centroids:
         lengths = np.fromiter((len(p[1]) for p in parts), dtype=np.int64, count=len(parts))
         cols = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
         vals = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
-        rows = np.repeat(np.arange(len(parts)), lengths)
         keep = cols < width
-        return sp.csr_matrix(
-            (vals[keep], (rows[keep], cols[keep])), shape=(len(topics), max(width, 1))
-        )
+        if not keep.all():
+            rows = np.repeat(np.arange(len(parts)), lengths)
+            lengths = np.bincount(rows[keep], minlength=len(parts))
+            cols, vals = cols[keep], vals[keep]
+        indptr = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # straight to CSR (a topic's terms are distinct columns), in canonical order: the
+        # matrix a COO → CSR conversion gives, without its sort of every entry
+        out = sp.csr_matrix((vals, cols, indptr), shape=(len(topics), max(width, 1)))
+        out.sort_indices()
+        return out
 
 
 def _flat_centroids(topics: Sequence[_Topic], column: Callable[[str, int], int]) -> Any:
     """(rows, cols, values) arrays of the topics' centroids, in the order of their dicts,
     and the terms; `column(term, -1)` gives a term's column (-1: none). Built with C-level
     maps, not a Python loop per term: thousands of topics × 100 terms."""
-    import itertools
 
     import numpy as np
 
@@ -578,7 +621,6 @@ def _flat_centroids(topics: Sequence[_Topic], column: Callable[[str, int], int])
 def _flat_packed(topics: Sequence[_Topic], column: Callable[[str, int], int]) -> Any:
     """`_flat_centroids` of centroids still packed as stored: every topic's terms split in
     one call and every weight parsed in one (`numpy.fromstring`), no dict per topic."""
-    import itertools
 
     import numpy as np
 
@@ -690,14 +732,18 @@ def _group_centroids(
             top = np.argpartition(-data, CENTROID_TERMS)[:CENTROID_TERMS]
             data, cols = data[top], cols[top]
         order = np.lexsort((cols, -data))
-        data, cols = data[order], cols[order]
-        norm = float(np.sqrt((data.astype(np.float64) ** 2).sum())) or 1.0
+        data, cols = data[order].astype(np.float64), cols[order]
+        norm = float(np.sqrt((data**2).sum())) or 1.0
+        positive = data > 0
+        # each weight as float(v) / norm, rounded by Python (numpy rounds differently)
         out.append(
-            {
-                terms[c]: round(float(v) / norm, 5)
-                for c, v in zip(cols.tolist(), data.tolist(), strict=True)
-                if v > 0
-            }
+            dict(
+                zip(
+                    map(terms.__getitem__, cols[positive].tolist()),
+                    map(round, (data[positive] / norm).tolist(), itertools.repeat(5)),
+                    strict=True,
+                )
+            )
         )
     return out, central
 
@@ -845,6 +891,61 @@ def _centroid_sims(
     )
 
 
+class _Kept:
+    """Centroid cosines of a run's changed topics to every active topic (a `_centroid_sims`
+    result as (row, column, cosine) triples), with the centroids they were computed from."""
+
+    def __init__(self, left: Sequence[_Topic], right: Sequence[_Topic], sims: Any) -> None:
+        self.left, self.right = list(left), list(right)
+        self.triples = list(
+            zip(sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True)
+        )
+        self.sources = [(t, t.source) for t in (*left, *right)]
+
+    def valid(self, active: Sequence[_Topic]) -> bool:
+        """No centroid changed since, and every topic compared with is still active."""
+        ids = {id(t) for t in active}
+        return all(t.source is source for t, source in self.sources) and all(
+            id(t) in ids for t in self.right
+        )
+
+
+def _related(
+    needed: Sequence[_Topic], active: Sequence[_Topic], cents: _Centroids
+) -> dict[str, list[tuple[float, str]]]:
+    """For each needed topic: (-cosine rounded, id) of every other active topic whose
+    centroid is within RELATED_MIN of its own. The cosines the merges computed are reused
+    when they still hold (the same floats: a cosine is one row of a product)."""
+    related: dict[str, list[tuple[float, str]]] = defaultdict(list)
+
+    def add(left: Sequence[_Topic], right: Sequence[_Topic], triples: Iterable[Any]) -> None:
+        for i, j, v in triples:
+            if v >= RELATED_MIN and left[i] is not right[j]:
+                related[left[i].id].append((-round(v, 6), right[j].id))
+
+    def sims(left: Sequence[_Topic], right: Sequence[_Topic]) -> Iterable[Any]:
+        coo = _centroid_sims(left, right, RELATED_MIN, cents)
+        return zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)
+
+    kept = cents.kept
+    if kept is None or not needed or not active or not kept.valid(active):
+        if needed and active:
+            add(needed, active, sims(needed, active))
+        return related
+    row_of = {id(t): i for i, t in enumerate(kept.left)}
+    done = [t for t in needed if id(t) in row_of]
+    rest = [t for t in needed if id(t) not in row_of]
+    wanted = {row_of[id(t)] for t in done}
+    add(kept.left, kept.right, (x for x in kept.triples if x[0] in wanted))
+    compared = {id(t) for t in kept.right}
+    others = [t for t in active if id(t) not in compared]  # known topics, say
+    if done and others:
+        add(done, others, sims(done, others))
+    if rest:
+        add(rest, active, sims(rest, active))
+    return related
+
+
 def _merge_close(
     topics: dict[str, _Topic],
     merge_min: float,
@@ -865,15 +966,16 @@ def _merge_close(
     )
     if not changed or len(active) < 2:
         return
-    sims = _centroid_sims(changed, active, merge_min, cents)
+    # down to the related topics' threshold: the cards of these topics list their related
+    # topics from the same cosines (`_related`), unless a merge moves a centroid
+    kept = _Kept(
+        changed, active, _centroid_sims(changed, active, min(merge_min, RELATED_MIN), cents)
+    )
+    cents.kept = kept
     pairs = sorted(
-        (
-            (-float(v), changed[i].id, active[j].id)
-            for i, j, v in zip(
-                sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True
-            )
-            if changed[i] is not active[j]
-        )
+        (-v, changed[i].id, active[j].id)
+        for i, j, v in kept.triples
+        if v >= merge_min and changed[i] is not active[j]
     )
     for _, first, second in pairs:
         one, two = topics[first], topics[second]
@@ -938,12 +1040,12 @@ def _write(
     space: str,
     chat_ids: list[int],
     now: datetime,
-    posts: list[Post],
+    by_key: dict[Key, Post],
     comments: list[Post],
     duplicates: list[Post],
     topics: dict[str, _Topic],
     kts: dict[str, _Topic],
-    old_members: list[tuple[str, int, int, str]],
+    old_keys: dict[str, set[Key]],
     vocab: Any,
     params: Params,
     report: SpaceReport,
@@ -954,7 +1056,6 @@ def _write(
     cents: _Centroids,
     state: Row | None = None,
 ) -> SpaceReport:
-    by_key = {p.key: p for p in posts}
     comments_of: dict[Key, list[Post]] = defaultdict(list)
     for c in comments:
         if c.parent is not None:
@@ -966,9 +1067,6 @@ def _write(
     everything = {**topics, **kts}
     # the members of every topic whose bundle may have changed: changed topics, and topics
     # that gained comments or duplicates since (cheap to check by key)
-    old_keys: dict[str, set[Key]] = defaultdict(set)
-    for tid, chat_id, message_id, _kind in old_members:
-        old_keys[tid].add((chat_id, message_id))
     # a comment the last build weighed and left out (off topic) is not stored: a topic needs
     # a new bundle only for comments or duplicates processed since (with a margin for a
     # `process` run that overlapped it). A rebuild checks them all.
@@ -989,12 +1087,20 @@ def _write(
     drop: list[tuple[str, str, int, int]] = []
     changed_rows: list[Row] = []
     needed: list[_Topic] = []
+    parents = comments_of.keys() | dups_of.keys()  # posts with comments or duplicates
+    nothing: set[Key] = set()
     for tid, topic in everything.items():
+        have = old_keys.get(tid, nothing)
+        if topic.changed:
+            needed.append(topic)
+            continue
+        # its items: its posts, and the comments and duplicates of those that have them
         wanted_extra = {
-            c.key for k in topic.members for c in (*comments_of.get(k, ()), *dups_of.get(k, ()))
+            c.key
+            for k in (topic.members & parents if parents else ())
+            for c in (*comments_of.get(k, ()), *dups_of.get(k, ()))
         }
-        have = old_keys.get(tid, set())
-        if topic.changed or (have - wanted_extra) != topic.members or unseen(wanted_extra - have):
+        if (have - wanted_extra) != topic.members or unseen(wanted_extra - have):
             needed.append(topic)
     _loader(storage)(needed)
     old_by_topic: dict[str, dict[Key, Row]] = defaultdict(dict)
@@ -1013,12 +1119,7 @@ def _write(
         (t for t in everything.values() if t.row["status"] == "active" and t.members),
         key=lambda t: t.id,
     )
-    related: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    if needed and active:
-        sims = _centroid_sims(needed, active, RELATED_MIN, cents)
-        for i, j, v in zip(sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True):
-            if needed[i] is not active[j]:
-                related[needed[i].id].append((-round(float(v), 6), active[j].id))
+    related = _related(needed, active, cents)
     scorer = _Scorer(vocab, cents)
     speller = _Speller(params.stem)
     for batch in _batches(needed, lambda t: len(t.members)):
@@ -1097,7 +1198,7 @@ def _bundles(
     texts: dict[Key, str],
     vectorised: _Columns,
     scorer: _Scorer,
-    speller: Callable[[str], list[tuple[str, str]]],
+    speller: _Speller,
     params: Params,
 ) -> list[tuple[list[Row], dict[str, str]]]:
     """The ranked items of each topic: posts by cosine to the centroid (the top ones anchors),
@@ -1111,14 +1212,13 @@ def _bundles(
     owners: list[int] = []
     for i, topic in enumerate(topics):
         for key in sorted(topic.members):
-            spelled[key] = pairs = speller(texts.get(key, ""))
             columns = vectorised.get(key)
             if columns is not None:
+                spelled[key] = speller(texts.get(key, ""))
                 term_lists.append(columns)
-            else:  # the terms `tokens` gives: it also drops thousands groups ("000")
-                term_lists.append(
-                    [t for w, t in pairs if not (w[0].isdigit() and t.strip("0.") == "")]
-                )
+            else:
+                spelled[key], terms = speller.with_terms(texts.get(key, ""))
+                term_lists.append(terms)
             owners.append(i)
             for comment in comments_of.get(key, ()):
                 term_lists.append(tokens(texts.get(comment.key, ""), params.stem)[0])
@@ -1151,7 +1251,9 @@ def _bundle(
     for _, key in scored_plain[:10]:
         for word, term in spelled[key]:
             surface.setdefault(term, word)
-    keywords = sorted(topic.centroid, key=lambda t: -topic.centroid[t])[:12]
+    centroid = topic.centroid
+    # by weight, highest first; equal weights keep their order (a stable sort)
+    keywords = sorted(centroid, key=centroid.__getitem__, reverse=True)[:12]
     scored: list[tuple[float, Key, list[str]]] = []
     for score, key in scored_plain:
         own = {t: w for w, t in reversed(spelled[key])}
@@ -1204,18 +1306,33 @@ class _Speller:
 
     def __init__(self, stem: int) -> None:
         self.stem = stem
-        self.memo: dict[str, tuple[tuple[str, str], ...]] = {}
+        # word -> its (word, term) pairs, and the terms of those that `tokens` counts too
+        self.memo: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {}
+
+    def _word(self, word: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        pairs = tuple(words_and_terms(word, self.stem))
+        # the terms `tokens` gives: it also drops thousands groups ("000")
+        hit = pairs, tuple(t for w, t in pairs if not (w[0].isdigit() and t.strip("0.") == ""))
+        if len(self.memo) < self.LIMIT:
+            self.memo[word] = hit
+        return hit
 
     def __call__(self, text: str) -> list[tuple[str, str]]:
         memo, out = self.memo, []
         for word in words(text):
-            pairs = memo.get(word)
-            if pairs is None:
-                pairs = tuple(words_and_terms(word, self.stem))
-                if len(memo) < self.LIMIT:
-                    memo[word] = pairs
-            out.extend(pairs)
+            hit = memo.get(word) or self._word(word)
+            out.extend(hit[0])
         return out
+
+    def with_terms(self, text: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """The pairs of `__call__`, and the terms a scorer counts (skeletons are not
+        spelled: a member placed by an earlier run is scored without them)."""
+        memo, out, terms = self.memo, [], []
+        for word in words(text):
+            hit = memo.get(word) or self._word(word)
+            out.extend(hit[0])
+            terms.extend(hit[1])
+        return out, terms
 
 
 def _member(tid: str, key: Key, role: str, kind: str, score: float, why: str) -> Row:
@@ -1335,9 +1452,10 @@ def _card(
     if member_hash != row["member_hash"]:
         row["model"] = row["prompt_id"] = ""  # an LLM card is for the member set it saw
     if row["type"] != "known" and not row["model"]:
+        centroid = topic.centroid
         words = [  # the topic's top terms, as its posts spell them
             surface[t]
-            for t in sorted(topic.centroid, key=lambda t: -topic.centroid[t])
+            for t in sorted(centroid, key=centroid.__getitem__, reverse=True)
             if t in surface
         ]
         keywords = list(dict.fromkeys(w.lower() for w in words if w))[:8]
