@@ -180,18 +180,32 @@ def copy_archive(
                 # --replace emptied the table first; --append kept what was there.
                 plan.target_rows = plan.copied_rows + (0 if replace else plan.target_rows)
         target.after_bulk_load()
-    if verify:
-        for plan in plans:
-            progress.table_started(f"verify {plan.table}", 0)
-            count, total = target.table_checksum(plan.table)
-            plan.check = TableCheck(
-                plan.table,
-                sums[plan.table][0],
-                count,
-                checksum_text(sums[plan.table][1]),
-                checksum_text(total),
-            )
+        if verify and whole:
+            # In the copy's transaction, just before it commits: the rows the copy wrote are
+            # read while PostgreSQL still knows them as its own (a first read after the commit
+            # would also stamp every row's commit status into its page and dirty it).
+            _check_target(target, plans, sums, progress)
+    if verify and not whole:  # --append committed batch by batch: the target as it now is
+        _check_target(target, plans, sums, progress)
     return plans
+
+
+def _check_target(
+    target: Storage,
+    plans: Sequence[TablePlan],
+    sums: dict[str, tuple[int, int]],
+    progress: Progress,
+) -> None:
+    for plan in plans:
+        progress.table_started(f"verify {plan.table}", 0)
+        count, total = target.table_checksum(plan.table)
+        plan.check = TableCheck(
+            plan.table,
+            sums[plan.table][0],
+            count,
+            checksum_text(sums[plan.table][1]),
+            checksum_text(total),
+        )
 
 
 def _copy_table(

@@ -164,6 +164,11 @@ def main() -> int:
     parser.add_argument("--search-scale", type=int, default=10)
     parser.add_argument("--skip-variants", action="store_true")
     parser.add_argument(
+        "--skip-floors",
+        action="store_true",
+        help="leave out the bare COPY loops (to compare revisions' copy and --verify only)",
+    )
+    parser.add_argument(
         "--writes",
         type=int,
         metavar="N",
@@ -213,12 +218,17 @@ def main() -> int:
         )
 
         bare = [sys.executable, "-c", BARE_COPY, str(sqlite_path)]
-        measured(
-            cpu, [*bare, fresh_db("bench_plain", PLAIN)], "floor: bare COPY, plain table", count
-        )
-        anchor = measured(
-            cpu, [*bare, fresh_db("bench_bare", "SELECT 1")], "bare COPY, migrated schema", count
-        )
+        anchor = None
+        if not args.skip_floors:
+            measured(
+                cpu, [*bare, fresh_db("bench_plain", PLAIN)], "floor: bare COPY, plain table", count
+            )
+            anchor = measured(
+                cpu,
+                [*bare, fresh_db("bench_bare", "SELECT 1")],
+                "bare COPY, migrated schema",
+                count,
+            )
         bases = {}
         for n, ref in enumerate(args.baseline):
             old = baseline(ref, sqlite_path, workdir, n)
@@ -238,10 +248,9 @@ def main() -> int:
         tgparser = [sys.executable, "-m", "tgparser", "--db", str(sqlite_path), "-q"]
         stored = fresh_db("bench_stored")
         wall = measured(cpu, [*tgparser, "db", "copy", "--to", stored], "tgparser db copy", total)
-        note = f"({wall / anchor:.2f}x the bare COPY" + "".join(
-            f", {wall / base:.2f}x {ref}" for ref, base in bases.items()
-        )
-        note += ")"
+        notes = [f"{wall / anchor:.2f}x the bare COPY"] if anchor else []
+        notes += [f"{wall / base:.2f}x {ref}" for ref, base in bases.items()]
+        note = f"({', '.join(notes)})"
         print(f"{'':<42} {note}")
         wall_v = measured(
             cpu,

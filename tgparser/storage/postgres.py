@@ -300,13 +300,19 @@ class PostgresStorage(Storage):
     def _stream_with_digests(self, table: str, batch_size: int) -> Iterator[tuple[Any, ...]]:
         # The server hashes each row as it sends it: the client only adds the digests up.
         kinds = TABLE_COLUMNS[table]
-        sql = f"SELECT {', '.join(kinds)}, md5({checksum.postgres_row_text(kinds)}) FROM {table}"
+        digest = checksum.postgres_digest_sql(kinds, utf8_client=self._utf8_client())
+        sql = f"SELECT {', '.join(kinds)}, {digest} FROM {table}"
         for values in self._stream(sql, (), batch_size):
             yield (*values[:-1], int(values[-1], 16))
 
+    def _utf8_client(self) -> bool:
+        return self.conn.info.encoding == "utf-8"
+
     def table_checksum(self, table: str) -> tuple[int, int]:
         # One query: the server hashes and sums; nothing but five numbers crosses the wire.
-        sql = checksum.postgres_table_checksum_sql(table, TABLE_COLUMNS[table])
+        sql = checksum.postgres_table_checksum_sql(
+            table, TABLE_COLUMNS[table], utf8_client=self._utf8_client()
+        )
         count, *quarters = self._query(sql)[0]
         return count, checksum.combine_quarters(quarters)
 
