@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from tgparser.errors import TgparserError
 from tgparser.storage import Storage
+from tgparser.storage.base import SchemaState
 from tgparser.storage.checksum import MODULUS, checksum_text
 from tgparser.storage.columns import COPIED_TABLES
 
@@ -98,6 +99,16 @@ def choose_tables(tables: str | None) -> tuple[str, ...]:
     return tuple(t for t in COPY_TABLES if t in chosen)  # foreign-key order, whatever asked
 
 
+def require_current_schema(state: SchemaState, side: str) -> None:
+    """Copy and verify read and write the columns of this version's schema: an archive a
+    migration behind lacks some of them (a column a later migration added)."""
+    if state.pending:
+        raise CopyError(
+            f"{side} is at schema version {state.version}, this tgparser's is "
+            f"{state.latest}: run `tgparser db migrate` on it first"
+        )
+
+
 def prepare_target(source: Storage, target: Storage, *, dry_run: bool) -> None:
     """Refuse a copy onto itself or across schema versions; migrate a fresh target to the
     source's version (not beyond, so both hold the same tables and columns)."""
@@ -106,6 +117,7 @@ def prepare_target(source: Storage, target: Storage, *, dry_run: bool) -> None:
     source_state = source.schema_state()
     if not source_state.applied:
         raise CopyError("the source database holds no tgparser archive")
+    require_current_schema(source_state, "the source")
     target_state = target.schema_state()
     if target_state.applied and target_state.version != source_state.version:
         raise CopyError(

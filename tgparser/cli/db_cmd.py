@@ -211,9 +211,14 @@ def db_verify(app: App, against: str, tables: str | None, json_flag: bool) -> No
     try:
         if source.identity() == target.identity():
             raise service.CopyError("the two databases are the same database")
-        for storage, role in ((source, " to verify"), (target, " to compare with")):
-            if not storage.schema_state().applied:
+        for storage, role, side in (
+            (source, " to verify", "the archive"),
+            (target, " to compare with", "the other database"),
+        ):
+            state = storage.schema_state()
+            if not state.applied:
                 raise NoArchiveError(storage._archive_location(), hint=role)
+            service.require_current_schema(state, side)
         checks = service.verify(source, target, chosen)
     finally:
         target.close()
