@@ -1306,12 +1306,7 @@ def _bundles(
             for comment in comments_of.get(key, ()):
                 if not old or comment.key not in stored:
                     comment_scores[comment.key] = next(cosines)
-        if topic.id in kept:
-            out.append(
-                _kept_bundle(topic, plain, stored, comment_scores, comments_of, dups_of, spelled)
-            )
-        else:
-            out.append(_bundle(topic, plain, comment_scores, comments_of, dups_of, spelled))
+        out.append(_bundle(topic, plain, comment_scores, comments_of, dups_of, spelled, stored))
     if kept and texts_for is not None:
         # the anchors of the kept topics give their cards' words (title, summary, keywords)
         anchors = [
@@ -1343,35 +1338,45 @@ def _kept_post(stored: dict[Key, Row], key: Key) -> Row | None:
     return row if row is not None and row["kind"] == "post" else None
 
 
-def _kept_bundle(
+def _bundle(
     topic: _Topic,
-    fresh: list[tuple[float, Key]],
-    stored: dict[Key, Row],
+    plain: list[tuple[float, Key]],
     comment_scores: dict[Key, float],
     comments_of: dict[Key, list[Post]],
     dups_of: dict[Key, list[Post]],
     spelled: dict[Key, list[tuple[str, str]]],
+    stored: dict[Key, Row] | None = None,
 ) -> tuple[list[Row], dict[str, str]]:
-    """A kept topic's ranked items: its earlier posts and comments with their stored score and
-    justification (the role of a post, and the one a comment quotes, follow the ranking), its
-    new posts and comments as `_bundle` scores them. The surface words are filled later."""
-    plain = [(row["score"], key) for key in topic.members if (row := _kept_post(stored, key))]
-    scored_plain = sorted([*plain, *fresh], key=lambda s: (-s[0], s[1]))
-    anchors = {key for _, key in scored_plain[:ANCHORS]}
+    """One topic's ranked items, from the cosines of its posts and comments.
+
+    A kept topic (`stored`: the rows a daily run keeps, see `_kept_topics`) ranks its earlier
+    posts and comments with their stored score and justification (the role of a post, and
+    the one a comment quotes, follow the ranking) among the new ones scored here; its
+    surface words are filled later, from its anchors (`_bundles`)."""
+    stored = stored or {}
+    earlier = [(row["score"], key) for key in topic.members if (row := _kept_post(stored, key))]
+    scored_plain = sorted([*plain, *earlier], key=lambda s: (-s[0], s[1]))
+    surface: dict[str, str] = {}  # term -> its word in the most central post that has it
+    if not stored:
+        for _, key in scored_plain[:10]:
+            for word, term in spelled[key]:
+                surface.setdefault(term, word)
     centroid = topic.centroid
+    # by weight, highest first; equal weights keep their order (a stable sort)
     keywords = sorted(centroid, key=centroid.__getitem__, reverse=True)[:12]
+    anchors = {key for _, key in scored_plain[:ANCHORS]}
     rows: list[Row] = []
     for score, key in scored_plain:
-        role = "anchor" if key in anchors else "supporting"
         old = _kept_post(stored, key)
-        if old:
+        if old is not None:
             why = old["justification"]
-        else:  # as `_bundle` justifies it
+        else:
             own = {t: w for w, t in reversed(spelled[key])}
             shared = [own[t] for t in keywords if t in own][:4]
             why = f"cosine {score:.2f} to the centroid"
             if shared:
                 why += f"; shares: {', '.join(shared)}"
+        role = "anchor" if key in anchors else "supporting"
         rows.append(_member(topic.id, key, role, "post", score, why))
     for _, key in scored_plain:
         for dup in dups_of.get(key, ()):
@@ -1391,67 +1396,6 @@ def _kept_bundle(
                     continue
                 why = f"comment on {role} post {key[1]}; cosine {score:.2f} to the topic"
             rows.append(_member(topic.id, comment.key, "supporting", "comment", score, why))
-    return rows, {}
-
-
-def _bundle(
-    topic: _Topic,
-    plain: list[tuple[float, Key]],
-    comment_scores: dict[Key, float],
-    comments_of: dict[Key, list[Post]],
-    dups_of: dict[Key, list[Post]],
-    spelled: dict[Key, list[tuple[str, str]]],
-) -> tuple[list[Row], dict[str, str]]:
-    """One topic's ranked items, from the cosines of its posts and comments."""
-    scored_plain = sorted(plain, key=lambda s: (-s[0], s[1]))
-    surface: dict[str, str] = {}  # term -> its word in the most central post that has it
-    for _, key in scored_plain[:10]:
-        for word, term in spelled[key]:
-            surface.setdefault(term, word)
-    centroid = topic.centroid
-    # by weight, highest first; equal weights keep their order (a stable sort)
-    keywords = sorted(centroid, key=centroid.__getitem__, reverse=True)[:12]
-    scored: list[tuple[float, Key, list[str]]] = []
-    for score, key in scored_plain:
-        own = {t: w for w, t in reversed(spelled[key])}
-        scored.append((score, key, [own[t] for t in keywords if t in own][:4]))
-    rows: list[Row] = []
-    anchors = {key for _, key, _ in scored[:ANCHORS]}
-    for score, key, shared in scored:
-        why = f"cosine {score:.2f} to the centroid"
-        if shared:
-            why += f"; shares: {', '.join(shared)}"
-        rows.append(
-            _member(topic.id, key, "anchor" if key in anchors else "supporting", "post", score, why)
-        )
-    for _, key, _ in scored:
-        for dup in dups_of.get(key, ()):
-            rows.append(
-                _member(
-                    topic.id,
-                    dup.key,
-                    "supporting",
-                    "duplicate",
-                    1.0,
-                    f"duplicate of post {key[1]} (chat {key[0]})",
-                )
-            )
-    for _, key, _ in scored:
-        for comment in comments_of.get(key, ()):
-            score = comment_scores[comment.key]
-            if score < COMMENT_MIN:
-                continue
-            role = "anchor" if key in anchors else "member"
-            rows.append(
-                _member(
-                    topic.id,
-                    comment.key,
-                    "supporting",
-                    "comment",
-                    score,
-                    f"comment on {role} post {key[1]}; cosine {score:.2f} to the topic",
-                )
-            )
     return rows, surface
 
 
