@@ -183,6 +183,23 @@ def test_separator_table_and_word_run_regex_agree_on_every_code_point() -> None:
     ]  # fmt: skip
 
 
+def test_bulk_words_cuts_as_words_does() -> None:
+    # `db copy`'s word cutter (one BMP character class) against `words()` (the table): every
+    # BMP code point between letters, in one text and alone; texts with a character beyond
+    # U+FFFF (which the class does not know) fall back to the table.
+    bmp = [cp for cp in range(1, 0x10000) if not 0xD800 <= cp < 0xE000]
+    text = "".join(f"a{chr(cp)}b" for cp in bmp)
+    assert search_tokens.bulk_words(text) == search_tokens.words(text)
+    assert search_tokens._bmp_word_run().findall(search_tokens.fold(text)) == (
+        search_tokens.words(text)
+    )
+    for cp in bmp:
+        single = f"Ёж{chr(cp)}Ab 1"
+        assert search_tokens.bulk_words(single) == search_tokens.words(single), hex(cp)
+    for single in ["ёж😀ab", "ёж\U0001d7ceab", "ёж\U00020000ab x", "ёж\U000e0001ab", ""]:
+        assert search_tokens.bulk_words(single) == search_tokens.words(single), single
+
+
 # -- the user folders without importing platformdirs ---------------------------------------------
 
 
