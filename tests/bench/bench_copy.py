@@ -1,7 +1,7 @@
 """Benchmark: `tgparser db copy` SQLite -> PostgreSQL, side by side with its floors.
 
     .venv/bin/python -m tests.bench.bench_copy [--messages 100000] [--archive FILE]
-        [--baseline main ...] [--search-scale 10] [--skip-variants]
+        [--baseline main ...] [--search-scale 10] [--skip-variants] [--verify-pairs N]
     .venv/bin/python -m tests.bench.bench_copy --writes 20000 [--baseline main ...]
 
 Builds a generated SQLite archive of N messages with ~6.5 KB rows (tests/bench/archive.py;
@@ -15,7 +15,9 @@ into fresh databases, each as its own process (wall time, rows/s, peak RSS):
 3. with `--baseline REF`: `db copy` and `db copy --verify` of that git revision's tgparser
    (`git archive REF`, run from a temporary folder): "today's" figure in the same run;
 4. `tgparser db copy`, then `tgparser db copy --verify` into another fresh database, then
-   `tgparser db verify --against` (reads both sides again);
+   `tgparser db verify --against` (reads both sides again); `--verify-pairs N` times N more
+   pairs of `db copy` / `db copy --verify`, alternating, and prints the median of what
+   `--verify` adds (steadier than one pair where the machine's speed drifts);
 5. unless `--skip-variants`: `db copy` into the schema with the stored `search` column
    replaced by an expression GIN index (`to_tsvector('simple', search_text(text))`), and
    with lz4 TOAST compression turned off, to weigh both choices.
@@ -161,6 +163,14 @@ def main() -> int:
         help="also time this git revision's db copy (e.g. main; repeatable: the first one "
         "with --verify too)",
     )
+    parser.add_argument(
+        "--verify-pairs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N more pairs of db copy / db copy --verify, alternating (the median "
+        "of what --verify adds: a steadier figure on a machine whose speed drifts)",
+    )
     parser.add_argument("--search-scale", type=int, default=10)
     parser.add_argument("--skip-variants", action="store_true")
     parser.add_argument(
@@ -190,6 +200,12 @@ def main() -> int:
                     for sql in setup:
                         storage._execute(sql)
             return cluster.url(name)
+
+        def settle() -> None:
+            # The load before has left dirty pages: write them out now, not during the next.
+            with open_storage(cluster.url()) as admin:
+                admin._execute("CHECKPOINT")
+            os.sync()
 
         cpu = CPU(cluster)
         if args.writes:
@@ -259,6 +275,8 @@ def main() -> int:
             total,
         )
         print(f"{'':<42} (--verify adds {wall_v / wall - 1:+.0%})")
+        if args.verify_pairs:
+            verify_pairs(cpu, tgparser, fresh_db, settle, total, args.verify_pairs)
         measured(
             cpu,
             [*tgparser, "db", "verify", "--against", stored],
@@ -306,6 +324,30 @@ def main() -> int:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def verify_pairs(cpu: CPU, tgparser: list[str], fresh_db, settle, rows: int, pairs: int) -> None:
+    """`db copy` and `db copy --verify` timed in turn, `pairs` times (the order alternating,
+    so a machine that slows down or speeds up during the run weighs on both alike; each run
+    starts after a checkpoint, so none pays for writing out the one before): what
+    `--verify` adds is the median of the pairs' ratios."""
+    ratios = []
+    for n in range(pairs):
+        order = [False, True] if n % 2 == 0 else [True, False]
+        walls = {}
+        for verify in order:
+            flag = ["--verify"] if verify else []
+            label = f"pair {n + 1}: db copy{' --verify' if verify else ''}"
+            command = [*tgparser, "db", "copy", *flag, "--to", fresh_db(f"b_pair{int(verify)}")]
+            settle()
+            walls[verify] = measured(cpu, command, label, rows)
+        ratios.append(walls[True] / walls[False])
+        print(f"{'':<42} (--verify adds {ratios[-1] - 1:+.0%})", flush=True)
+    print(
+        f"--verify adds, median of {pairs} pairs: {statistics.median(ratios) - 1:+.0%} "
+        f"(pairs: {', '.join(f'{r - 1:+.0%}' for r in ratios)})",
+        flush=True,
+    )
 
 
 def baseline(ref: str, archive: Path, workdir: Path, n: int = 0) -> list[str]:
