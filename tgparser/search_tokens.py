@@ -257,17 +257,25 @@ def tsvector(text: str) -> str | None:
     if not text.isascii():
         if "\u212b" in text:  # Å: lower() makes it å, which the server would not fold
             return None
-        letters = _ASCII_DIGITS.sub("", "".join(found))
-        if (
-            letters
-            and not letters.isalpha()
-            and not all(c.isalpha() or c.isdecimal() for c in letters)
-        ):
-            return None
+        letters = "".join(found)
+        if not letters.isalpha():  # digits, or a character to look at
+            letters = _ASCII_DIGITS.sub("", letters)
+            if (
+                letters
+                and not letters.isalpha()
+                and not all(c.isalpha() or c.isdecimal() for c in letters)
+            ):
+                return None
     if (
         len(found) < _MAX_POSITION
         and max(map(len, found), default=0) * 4 < _MAX_WORD_BYTES
-        and (len(found) <= _MAX_POSITIONS or max(Counter(found).values()) <= _MAX_POSITIONS)
+        # No word holds more than 255 positions: certain with at most 255 words, or when
+        # fewer than 255 of them repeat an earlier one (a set is cheaper than counting).
+        and (
+            len(found) <= _MAX_POSITIONS
+            or len(found) - len(set(found)) < _MAX_POSITIONS
+            or max(Counter(found).values()) <= _MAX_POSITIONS
+        )
     ):
         if not found:
             return ""

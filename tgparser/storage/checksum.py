@@ -140,7 +140,7 @@ def row_writers(kinds: Iterable[ColumnType]) -> list[Any]:
 def sqlite_digest(values: Sequence[Any], writers: Sequence[Any]) -> int:
     """The digest of a row as SQLite stores it (see the module's docstring)."""
     text = SEPARATOR.join(
-        NULL if v is None else write(v) for v, write in zip(values, writers, strict=True)
+        [NULL if v is None else write(v) for v, write in zip(values, writers, strict=True)]
     )
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "big")
 
