@@ -16,8 +16,9 @@ into fresh databases, each as its own process (wall time, rows/s, peak RSS):
    (`git archive REF`, run from a temporary folder): "today's" figure in the same run;
 4. `tgparser db copy`, then `tgparser db copy --verify` into another fresh database, then
    `tgparser db verify --against` (reads both sides again); `--verify-pairs N` times N more
-   pairs of `db copy` / `db copy --verify`, alternating, and prints the median of what
-   `--verify` adds (steadier than one pair where the machine's speed drifts);
+   pairs of `db copy` / `db copy --verify`, alternating, of this tree and of the first
+   `--baseline`, and prints the median of what `--verify` adds (steadier than one pair where
+   the machine's speed drifts);
 5. unless `--skip-variants`: `db copy` into the schema with the stored `search` column
    replaced by an expression GIN index (`to_tsvector('simple', search_text(text))`), and
    with lz4 TOAST compression turned off, to weigh both choices.
@@ -168,8 +169,9 @@ def main() -> int:
         type=int,
         default=0,
         metavar="N",
-        help="also time N more pairs of db copy / db copy --verify, alternating (the median "
-        "of what --verify adds: a steadier figure on a machine whose speed drifts)",
+        help="also time N more pairs of db copy / db copy --verify, alternating, of this tree "
+        "and of the first --baseline (the median of what --verify adds: a steadier figure on "
+        "a machine whose speed drifts)",
     )
     parser.add_argument("--search-scale", type=int, default=10)
     parser.add_argument("--skip-variants", action="store_true")
@@ -246,8 +248,11 @@ def main() -> int:
                 count,
             )
         bases = {}
+        paired: dict[str, list[str]] = {}
         for n, ref in enumerate(args.baseline):
             old = baseline(ref, sqlite_path, workdir, n)
+            if n == 0:
+                paired[ref] = old
             bases[ref] = measured(
                 cpu,
                 [*old, "db", "copy", "--to", fresh_db(f"b_base{n}")],
@@ -276,7 +281,8 @@ def main() -> int:
         )
         print(f"{'':<42} (--verify adds {wall_v / wall - 1:+.0%})")
         if args.verify_pairs:
-            verify_pairs(cpu, tgparser, fresh_db, settle, total, args.verify_pairs)
+            paired["this tree"] = tgparser
+            verify_pairs(cpu, paired, fresh_db, settle, total, args.verify_pairs)
         measured(
             cpu,
             [*tgparser, "db", "verify", "--against", stored],
@@ -326,28 +332,34 @@ def main() -> int:
     return 0
 
 
-def verify_pairs(cpu: CPU, tgparser: list[str], fresh_db, settle, rows: int, pairs: int) -> None:
-    """`db copy` and `db copy --verify` timed in turn, `pairs` times (the order alternating,
-    so a machine that slows down or speeds up during the run weighs on both alike; each run
-    starts after a checkpoint, so none pays for writing out the one before): what
-    `--verify` adds is the median of the pairs' ratios."""
-    ratios = []
+def verify_pairs(
+    cpu: CPU, trees: dict[str, list[str]], fresh_db, settle, rows: int, pairs: int
+) -> None:
+    """`db copy` and `db copy --verify` timed in turn, `pairs` times for each tree (the
+    order alternating, and the trees taking turns, so a machine that slows down or speeds up
+    during the run weighs on all alike; each run starts after a checkpoint, so none pays for
+    writing out the one before): what `--verify` adds is the median of the pairs' ratios."""
+    ratios: dict[str, list[float]] = {label: [] for label in trees}
     for n in range(pairs):
         order = [False, True] if n % 2 == 0 else [True, False]
-        walls = {}
-        for verify in order:
-            flag = ["--verify"] if verify else []
-            label = f"pair {n + 1}: db copy{' --verify' if verify else ''}"
-            command = [*tgparser, "db", "copy", *flag, "--to", fresh_db(f"b_pair{int(verify)}")]
-            settle()
-            walls[verify] = measured(cpu, command, label, rows)
-        ratios.append(walls[True] / walls[False])
-        print(f"{'':<42} (--verify adds {ratios[-1] - 1:+.0%})", flush=True)
-    print(
-        f"--verify adds, median of {pairs} pairs: {statistics.median(ratios) - 1:+.0%} "
-        f"(pairs: {', '.join(f'{r - 1:+.0%}' for r in ratios)})",
-        flush=True,
-    )
+        for tree, prefix in trees.items():
+            walls = {}
+            for verify in order:
+                flag = ["--verify"] if verify else []
+                label = f"{tree}, pair {n + 1}: db copy{' --verify' if verify else ''}"
+                target = fresh_db(f"b_pair{int(verify)}")
+                settle()
+                walls[verify] = measured(
+                    cpu, [*prefix, "db", "copy", *flag, "--to", target], label, rows
+                )
+            ratios[tree].append(walls[True] / walls[False])
+            print(f"{'':<42} (--verify adds {ratios[tree][-1] - 1:+.0%})", flush=True)
+    for tree, found in ratios.items():
+        print(
+            f"{tree}: --verify adds, median of {pairs} pairs: {statistics.median(found) - 1:+.0%} "
+            f"(pairs: {', '.join(f'{r - 1:+.0%}' for r in found)})",
+            flush=True,
+        )
 
 
 def baseline(ref: str, archive: Path, workdir: Path, n: int = 0) -> list[str]:
