@@ -168,7 +168,9 @@ def _bmp_word_run() -> re.Pattern[str]:
     return re.compile(f"[^{_separator_classes()[0]}]+")
 
 
-_SUPPLEMENTARY = re.compile("[\\U00010000-\\U0010ffff]")
+@functools.cache
+def _supplementary() -> re.Pattern[str]:
+    return re.compile("[\\U00010000-\\U0010ffff]")  # the texts the class above cannot cut
 
 
 @functools.cache
@@ -224,7 +226,7 @@ def bulk_words(text: str) -> list[str]:
     """`words(text)`, faster on long non-ASCII texts once a regular expression is compiled:
     for cutting many texts (`db copy`), not for one query."""
     folded = fold(text)
-    if folded.isascii() or _SUPPLEMENTARY.search(folded):
+    if folded.isascii() or _supplementary().search(folded):
         return folded.translate(_SPACES).split()
     return _bmp_word_run().findall(folded)
 
