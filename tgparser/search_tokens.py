@@ -259,15 +259,15 @@ def tsvector(text: str) -> str | None:
     if not text.isascii():
         if "\u212b" in text:  # Å: lower() makes it å, which the server would not fold
             return None
+        # Every character of every word a letter or a decimal digit: checked at C speed where
+        # it can be (no digits; only ASCII digits), character by character otherwise.
         letters = "".join(found)
-        if not letters.isalpha():  # digits, or a character to look at
-            letters = _ASCII_DIGITS.sub("", letters)
-            if (
-                letters
-                and not letters.isalpha()
-                and not all(c.isalpha() or c.isdecimal() for c in letters)
-            ):
-                return None
+        if not (
+            letters.isalpha()
+            or _ASCII_DIGITS.sub("", letters).isalpha()
+            or all(c.isalpha() or c.isdecimal() for c in letters)
+        ):
+            return None
     if (
         len(found) < _MAX_POSITION
         and max(map(len, found), default=0) * 4 < _MAX_WORD_BYTES
